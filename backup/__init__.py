@@ -1,0 +1,3 @@
+"""audience: follower backup and audience portability."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,99 @@
+"""The `audience` command line: global options, the command groups, and the one error boundary.
+
+`main()` is the only place where exceptions become messages and exit codes (SPEC §4):
+an `AudienceError` prints `error: ...` (and `hint: ...`) on stderr and exits with its code;
+a click usage problem exits 2; anything else is a bug: exit 1, traceback with `-v`.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import traceback
+
+import typer
+
+from . import __version__
+from .commands import accounts, db, demo, diff, imports, init, snapshots
+from .commands.common import State, click
+from .errors import AudienceError
+from .logs import redact, setup_logging
+
+app = typer.Typer(
+    name="audience",
+    help="Back up your followers from every platform, and take your audience with you.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        sys.stdout.write(f"audience {__version__}\n")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    db_url: str = typer.Option(None, "--db", metavar="URL", help="Database: a SQLite path or a SQLAlchemy URL (default: AUDIENCE_DB, else audience.db in the data dir)."),
+    verbose: bool = typer.Option(False, "-v", "--verbose", help="More detail on stderr; tracebacks for internal errors."),
+    quiet: bool = typer.Option(False, "-q", "--quiet", help="Only errors on stderr; no progress."),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+) -> None:
+    """Back up your followers from every platform, and take your audience with you."""
+    setup_logging(verbose, quiet)
+    ctx.obj = State(db_flag=db_url, verbose=verbose, quiet=quiet)
+    ctx.call_on_close(ctx.obj.close)
+
+
+app.command("init")(init.init)
+app.command("demo")(demo.demo)
+app.command("import")(imports.import_)
+app.command("diff")(diff.diff)
+app.add_typer(accounts.app, name="accounts")
+app.add_typer(snapshots.app, name="snapshots")
+app.add_typer(db.app, name="db")
+
+log = logging.getLogger("backup")
+
+
+def _fail(message: str, hint: str | None = None) -> None:
+    sys.stderr.write(f"error: {redact(message)}\n")
+    if hint:
+        sys.stderr.write(f"hint: {redact(hint)}\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    verbose = any(a in ("-v", "--verbose") for a in (argv if argv is not None else sys.argv[1:]))
+    try:
+        result = app(args=argv, prog_name="audience", standalone_mode=False)
+        code = result if isinstance(result, int) else 0
+    except typer.Exit as exc:
+        code = exc.exit_code
+    except typer.Abort:
+        sys.stderr.write("aborted\n")
+        code = 130
+    except click.ClickException as exc:  # usage problems found by the parser
+        exc.show(file=sys.stderr)
+        code = 2
+    except AudienceError as exc:
+        if exc.exit_code == 0:  # e.g. the run lock is busy: say so, but it is not a failure
+            sys.stderr.write(f"{redact(exc.message)}\n")
+        else:
+            _fail(exc.message, exc.hint)
+        code = exc.exit_code
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted; what was saved is kept, and the next run resumes\n")
+        code = 130
+    except Exception as exc:  # a bug: say so plainly, traceback only when asked
+        if verbose:
+            sys.stderr.write(redact(traceback.format_exc()))
+        _fail(f"internal error: {type(exc).__name__}: {exc}", "run again with -v for the traceback, and report it")
+        code = 1
+    if argv is None:
+        sys.exit(code)
+    return code

@@ -1,0 +1,232 @@
+"""The schema: SQLAlchemy 2 typed models, one `DeclarativeBase` with a naming convention.
+
+Changes to this file always come with an Alembic migration in `migrations/versions/`;
+`tests/test_migrations.py` fails when the two disagree.
+
+Stable platform ids are strings (X ids exceed 2**53). Times are stored as naive UTC and
+returned as aware UTC datetimes (`UTCDateTime`), the same on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# Account health (SPEC §2).
+ACCOUNT_STATUSES = ("active", "suspended", "deactivated", "auth_failed", "unknown")
+# Snapshot lifecycle (SPEC §2, §5). Only `complete` (and accepted `suspect`) change relationships.
+SNAPSHOT_STATUSES = ("running", "partial", "complete", "suspect", "failed")
+RELATIONSHIP_KINDS = ("follower", "following", "connection", "subscriber")
+CONSENT_STATUSES = ("opted_in", "unsubscribed", "unknown")
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+class UTCDateTime(TypeDecorator):
+    """Aware UTC datetimes in, aware UTC datetimes out; stored naive UTC everywhere."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+
+    def process_result_value(self, value, dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if isinstance(value, str):  # raw SQL on SQLite may hand back the stored text
+            value = dt.datetime.fromisoformat(value)
+        return value.replace(tzinfo=dt.timezone.utc)
+
+
+# SQLite wants INTEGER PRIMARY KEY (a rowid alias) for autoincrementing ids; PostgreSQL gets BIGINT.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {dt.datetime: UTCDateTime(), dict[str, Any]: JSON()}
+
+
+class Account(Base):
+    """One of the user's own accounts on a platform."""
+
+    __tablename__ = "accounts"
+    __table_args__ = (UniqueConstraint("platform", "handle"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    platform: Mapped[str] = mapped_column(String(32))
+    handle: Mapped[str] = mapped_column(String(255))
+    platform_id: Mapped[str | None] = mapped_column(String(255))  # X accountId, Bluesky DID, ...
+    label: Mapped[str | None] = mapped_column(String(255), unique=True)
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    token_env: Mapped[str | None] = mapped_column(String(255))  # the NAME of the variable, never the secret
+    server: Mapped[str | None] = mapped_column(String(1024))
+    status: Mapped[str] = mapped_column(String(16), default="unknown")
+    status_since: Mapped[dt.datetime | None]
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    @property
+    def ref(self) -> str:
+        return f"{self.platform}:{self.handle}"
+
+
+class Person(Base):
+    """One human or organisation behind profiles and contact points (filled by identity linking)."""
+
+    __tablename__ = "persons"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Profile(Base):
+    """Someone's account on a platform, keyed by (platform, stable platform id)."""
+
+    __tablename__ = "profiles"
+    __table_args__ = (UniqueConstraint("platform", "platform_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    platform: Mapped[str] = mapped_column(String(32))
+    platform_id: Mapped[str] = mapped_column(String(512))
+    handle: Mapped[str | None] = mapped_column(String(512))
+    display_name: Mapped[str | None] = mapped_column(Text)
+    url: Mapped[str | None] = mapped_column(Text)
+    bio: Mapped[str | None] = mapped_column(Text)
+    website: Mapped[str | None] = mapped_column(Text)
+    followers_count: Mapped[int | None] = mapped_column(BigInteger)
+    following_count: Mapped[int | None] = mapped_column(BigInteger)
+    data: Mapped[str | None] = mapped_column(Text)  # JSON text of platform-specific extras
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id", ondelete="SET NULL"), index=True)
+    first_seen_at: Mapped[dt.datetime]
+    updated_at: Mapped[dt.datetime]
+
+
+class Snapshot(Base):
+    """One read of one kind of relationship of one account from one source at one time."""
+
+    __tablename__ = "snapshots"
+    __table_args__ = (Index("ix_snapshots_account_kind", "account_id", "kind", "status"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))
+    source: Mapped[str] = mapped_column(String(1024))  # "api" or the imported file's name
+    status: Mapped[str] = mapped_column(String(16), default="running")
+    started_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[dt.datetime | None]
+    # The time the data describes: the fetch time for the API, the export's date for files.
+    as_of: Mapped[dt.datetime]
+    # Order in which complete snapshots of one (account, kind) were applied; NULL until applied.
+    seq: Mapped[int | None] = mapped_column(Integer)
+    cursor: Mapped[str | None] = mapped_column(Text)  # resumable position of an API snapshot
+    pages: Mapped[int] = mapped_column(Integer, default=0)
+    received: Mapped[int] = mapped_column(BigInteger, default=0)  # records staged so far
+    count: Mapped[int | None] = mapped_column(BigInteger)
+    gained: Mapped[int | None] = mapped_column(BigInteger)
+    lost: Mapped[int | None] = mapped_column(BigInteger)
+    bad_records: Mapped[int] = mapped_column(Integer, default=0)
+    content_hash: Mapped[str | None] = mapped_column(String(64), index=True)
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class SnapshotItem(Base):
+    """Members of a snapshot that is not applied yet (staging).
+
+    Append-only with a sequential key, so ingestion never does random index inserts; the
+    rows are deleted when the snapshot is applied, so storage grows with change, not size.
+    """
+
+    __tablename__ = "snapshot_items"
+    __table_args__ = {"sqlite_with_rowid": False}
+
+    snapshot_id: Mapped[int] = mapped_column(ForeignKey("snapshots.id", ondelete="CASCADE"), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    platform_id: Mapped[str] = mapped_column(String(512))
+    handle: Mapped[str | None] = mapped_column(String(512))
+    display_name: Mapped[str | None] = mapped_column(Text)
+    url: Mapped[str | None] = mapped_column(Text)
+    bio: Mapped[str | None] = mapped_column(Text)
+    website: Mapped[str | None] = mapped_column(Text)
+    followers_count: Mapped[int | None] = mapped_column(BigInteger)
+    following_count: Mapped[int | None] = mapped_column(BigInteger)
+    data: Mapped[str | None] = mapped_column(Text)
+    contacts: Mapped[str | None] = mapped_column(Text)  # JSON list of [kind, value] found in the record
+
+
+class Relationship(Base):
+    """account <-> profile of one kind, as an interval of snapshots.
+
+    `since` is the first complete snapshot that had it, `until` the first complete snapshot
+    that did not (NULL while current). Leaving and coming back makes two rows.
+    """
+
+    __tablename__ = "relationships"
+    __table_args__ = (
+        # At most one current interval per (account, kind, profile); also the lookup for diffs.
+        Index(
+            "uq_relationships_current",
+            "account_id",
+            "kind",
+            "profile_id",
+            unique=True,
+            sqlite_where=text("until_snapshot_id IS NULL"),
+            postgresql_where=text("until_snapshot_id IS NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    profile_id: Mapped[int] = mapped_column(ForeignKey("profiles.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    since_snapshot_id: Mapped[int] = mapped_column(ForeignKey("snapshots.id"), index=True)
+    until_snapshot_id: Mapped[int | None] = mapped_column(ForeignKey("snapshots.id"), index=True)
+    since: Mapped[dt.datetime]
+    until: Mapped[dt.datetime | None]
+
+
+class ContactPoint(Base):
+    """An email, phone, website or handle elsewhere, normalized, with where it came from."""
+
+    __tablename__ = "contact_points"
+    __table_args__ = (UniqueConstraint("profile_id", "kind", "value"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id", ondelete="SET NULL"), index=True)
+    profile_id: Mapped[int | None] = mapped_column(ForeignKey("profiles.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))  # email | phone | website | handle
+    value: Mapped[str] = mapped_column(Text)  # normalized
+    source: Mapped[str] = mapped_column(Text)  # which profile field or file it came from
+    consent: Mapped[str | None] = mapped_column(String(16))  # email only: opted_in | unsubscribed | unknown
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,106 @@
+"""Reading CSV files the way users really hand them over.
+
+Exports get re-saved by spreadsheets: a BOM, UTF-16, cp1252, `;` or tab delimiters, CRLF or
+CR-only line ends, header case changed. ``read_csv`` accepts all of these, streams rows with
+their line numbers, and names the file and line when something cannot be read.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from ..errors import InputError
+from .sources import Source
+
+SNIFF_BYTES = 1 << 20
+MAX_FIELD_CHARS = 16 << 20  # csv's default of 131,072 would make one long bio a fatal error
+DELIMITERS = ",;\t|"
+
+
+def _encoding(head: bytes) -> tuple[str, int]:
+    """(codec, bytes of BOM to skip) from the first bytes of a file."""
+    if head.startswith(codecs.BOM_UTF8):
+        return "utf-8", 3
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16", 0  # the utf-16 codec reads and drops the BOM itself
+    try:
+        head.decode("utf-8")
+        return "utf-8", 0
+    except UnicodeDecodeError as exc:
+        if exc.start >= len(head) - 3:  # a multi-byte character cut by the sniff window
+            return "utf-8", 0
+        return "cp1252", 0
+
+
+def normalize_header(name: str) -> str:
+    return " ".join(name.replace("\ufeff", "").replace("_", " ").strip().lower().split())
+
+
+@dataclass
+class CsvFile:
+    header: list[str]  # as written in the file
+    keys: list[str]  # normalized: lower case, single spaces, `_` as space
+    encoding: str
+    delimiter: str
+
+
+def sniff(source: Source, member: str) -> tuple[str, int, str]:
+    with source.open(member) as fh:
+        head = fh.read(SNIFF_BYTES)
+    encoding, skip = _encoding(head)
+    text = head[skip:].decode(encoding, errors="replace")
+    sample = "\n".join(text.splitlines()[:50])
+    try:
+        delimiter = csv.Sniffer().sniff(sample, delimiters=DELIMITERS).delimiter
+    except csv.Error:
+        delimiter = ","
+    return encoding, skip, delimiter
+
+
+def read_csv(source: Source, member: str, header_at: int = 0) -> tuple[CsvFile, Iterator[tuple[int, dict[str, str]]]]:
+    """Open a CSV member; returns its header and an iterator of (line number, {key: value}).
+
+    `header_at` skips that many records before the header (LinkedIn's `Notes:` preamble).
+    """
+    encoding, skip, delimiter = sniff(source, member)
+    label = source.label(member)
+    csv.field_size_limit(MAX_FIELD_CHARS)
+    raw = source.open(member)
+    raw.read(skip)
+    stream = io.TextIOWrapper(raw, encoding=encoding, newline="")
+    reader = csv.reader(stream, delimiter=delimiter)
+    try:
+        header: list[str] = []
+        for _ in range(header_at + 1):
+            header = next(reader, [])
+            while header and not any(c.strip() for c in header):
+                header = next(reader, [])
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raw.close()
+        raise InputError(f"{label}: cannot read the header ({exc})", hint="save the file as CSV (UTF-8) and try again") from None
+    if not header:
+        raw.close()
+        raise InputError(f"{label}: the file is empty", hint="export the list again")
+    keys = [normalize_header(h) for h in header]
+    info = CsvFile(header=header, keys=keys, encoding=encoding, delimiter=delimiter)
+
+    def rows() -> Iterator[tuple[int, dict[str, str]]]:
+        with raw:
+            try:
+                for row in reader:
+                    if not any(c.strip() for c in row):
+                        continue
+                    yield reader.line_num, dict(zip(keys, (c.strip() for c in row)))
+            except UnicodeDecodeError:
+                raise InputError(
+                    f"{label} line {reader.line_num + 1}: not {encoding} text",
+                    hint="save the file as CSV (UTF-8) and import it again",
+                ) from None
+            except csv.Error as exc:
+                raise InputError(f"{label} line {reader.line_num}: {exc}", hint="check the quoting on that line") from None
+
+    return info, rows()

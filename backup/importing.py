@@ -1,0 +1,175 @@
+"""`audience import`: detect the format, then ingest each relationship kind as one snapshot.
+
+One PATH is one transaction: a fatal error anywhere in it (a damaged zip, invalid JSON in
+the middle of a file, more than 1% bad records) rolls everything back, so the database is
+exactly as it was. Bad records inside an otherwise good file are skipped, counted and
+reported with file, record number and reason (SPEC §5.6).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import Connection, Engine, select, update
+
+from . import accounts, faults
+from .db import orm
+from .db.models import Account, Snapshot
+from .errors import InputError, UsageError
+from .importers import AccountHint, Importer, ImportOptions, Plan, RecordError, Stream, load_builtin
+from .importers.sources import Source, open_source
+from .snapshot import ProfileRecord, complete_snapshot, ingest, last_applied_as_of, start_snapshot
+
+log = logging.getLogger(__name__)
+
+# SPEC §5.6: the import fails (exit 3) when more than 1% of its records are bad.
+MAX_BAD_FRACTION = 0.01
+KEEP_BAD_EXAMPLES = 1000
+
+
+@dataclass
+class StreamResult:
+    kind: str
+    files: list[str]
+    snapshot_id: int
+    status: str  # complete | suspect | already-imported
+    count: int = 0
+    gained: int = 0
+    lost: int = 0
+    previous_count: int | None = None
+    bad: int = 0
+    bad_examples: list[RecordError] = field(default_factory=list)
+
+
+@dataclass
+class ImportResult:
+    path: str
+    importer: str
+    account: str
+    created_account: bool
+    as_of: dt.datetime
+    streams: list[StreamResult]
+
+
+def detect(source: Source, options: ImportOptions) -> Importer:
+    importers = sorted(load_builtin().values(), key=lambda i: -getattr(i, "priority", 0))
+    if options.platform:
+        own = [i for i in importers if getattr(i, "platform", None) == options.platform]
+        if own:
+            return own[0]  # --platform overrides detection: its importer explains what is wrong
+    for importer in importers:
+        if importer.detect(source, options):
+            return importer
+    raise InputError(
+        f"{source.name}: not an export audience can read",
+        hint="supported: " + "; ".join(i.description for i in importers) + ". Use --platform and --map for other CSVs",
+    )
+
+
+def _account_for(conn: Connection, plan: Plan, account_ref: str | None) -> tuple[Account, bool]:
+    hint: AccountHint | None = plan.account
+    if account_ref:
+        account = accounts.resolve(conn, account_ref)
+        if hint and (account.platform != hint.platform or (hint.platform_id and account.platform_id and account.platform_id != hint.platform_id)):
+            raise UsageError(
+                f"this export belongs to {hint.platform}:{hint.handle}, not {account.ref}",
+                hint="leave out --account: the account is taken from the export",
+            )
+    elif hint:
+        session = orm(conn)
+        account = None
+        if hint.platform_id:
+            account = session.execute(select(Account).where(Account.platform == hint.platform, Account.platform_id == hint.platform_id)).scalar()
+        if account is None:
+            account = session.execute(
+                select(Account).where(Account.platform == hint.platform, Account.handle == accounts.normalize_handle(hint.platform, hint.handle))
+            ).scalar()
+        if account is None:
+            return accounts.add(conn, hint.platform, hint.handle, platform_id=hint.platform_id), True
+        if hint.platform_id and not account.platform_id:
+            conn.execute(update(Account).where(Account.id == account.id).values(platform_id=hint.platform_id))
+    else:
+        raise UsageError(
+            "this export does not say whose it is",
+            hint="name the account: --account platform:handle (register it first with `audience accounts add`)",
+        )
+    if plan.platform and account.platform != plan.platform:
+        raise UsageError(f"this is a {plan.platform} export, but {account.ref} is a {account.platform} account")
+    return account, False
+
+
+def _good_records(stream: Stream, result: StreamResult) -> Iterator[ProfileRecord]:
+    for item in stream.read():
+        if isinstance(item, RecordError):
+            result.bad += 1
+            if len(result.bad_examples) < KEEP_BAD_EXAMPLES:
+                result.bad_examples.append(item)
+            continue
+        yield item
+
+
+def _ingest_stream(conn: Connection, source: Source, account: Account, stream: Stream, as_of: dt.datetime, source_name: str) -> StreamResult:
+    content_hash = source.sha256(stream.files)
+    done = conn.execute(
+        select(Snapshot.id, Snapshot.status).where(
+            Snapshot.account_id == account.id, Snapshot.kind == stream.kind, Snapshot.content_hash == content_hash,
+            Snapshot.status.in_(("complete", "suspect")),
+        )
+    ).first()
+    if done:
+        return StreamResult(stream.kind, stream.files, done.id, "already-imported")
+    last = last_applied_as_of(conn, account.id, stream.kind)
+    if last and as_of < last[1]:
+        raise InputError(
+            f"{source.name}: this export is from {as_of:%Y-%m-%d %H:%M}, older than snapshot {last[0]} "
+            f"({last[1]:%Y-%m-%d %H:%M}) of {account.ref} {stream.kind}s",
+            hint="import older exports first, oldest to newest (or pass --as-of if the date is wrong)",
+        )
+    snapshot_id = start_snapshot(conn, account, stream.kind, source_name, as_of, content_hash)
+    result = StreamResult(stream.kind, stream.files, snapshot_id, "running")
+    staged = ingest(conn, snapshot_id, _good_records(stream, result))
+    total = staged + result.bad
+    where = ", ".join(source.label(f) for f in stream.files)
+    if total == 0:
+        raise InputError(f"{where}: no records at all", hint="this export is empty; nothing was imported")
+    if result.bad > total * MAX_BAD_FRACTION:
+        first = result.bad_examples[0]
+        raise InputError(
+            f"{where}: {result.bad} of {total} records are bad (more than {MAX_BAD_FRACTION:.0%}), "
+            f"e.g. {first.where}: {first.reason}",
+            hint="nothing was imported; fix or re-download the export",
+        )
+    conn.execute(update(Snapshot).where(Snapshot.id == snapshot_id).values(bad_records=result.bad))
+    outcome = complete_snapshot(conn, snapshot_id)
+    result.status, result.count, result.gained, result.lost = outcome.status, outcome.count, outcome.gained, outcome.lost
+    result.previous_count = outcome.previous_count
+    return result
+
+
+def import_path(
+    engine: Engine,
+    path: Path,
+    *,
+    account_ref: str | None = None,
+    options: ImportOptions | None = None,
+    as_of: dt.datetime | None = None,
+) -> ImportResult:
+    """Import one zip, folder or file, atomically."""
+    options = options or ImportOptions()
+    source = open_source(path)
+    try:
+        importer = detect(source, options)
+        plan = importer.plan(source, options)
+        when = as_of or plan.as_of or dt.datetime.fromtimestamp(Path(path).stat().st_mtime, dt.timezone.utc)
+        with engine.begin() as conn:
+            account, created = _account_for(conn, plan, account_ref)
+            results = [_ingest_stream(conn, source, account, s, when, Path(path).name) for s in plan.streams]
+            faults.hit("before-commit")
+        faults.hit("committed")
+        return ImportResult(str(path), importer.name, account.ref, created, when, results)
+    finally:
+        source.close()

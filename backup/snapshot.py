@@ -1,0 +1,406 @@
+"""The snapshot engine (SPEC §5): the one module that decides when a snapshot is complete.
+
+Life of a snapshot:
+
+1. ``start_snapshot`` creates a row in status ``running``.
+2. ``save_page`` appends records to the staging table ``snapshot_items`` under a sequential
+   key (no random index inserts) and, in the same transaction, stores the cursor of the next
+   page. Memory stays flat: a page is written and forgotten.
+3. ``complete_snapshot`` applies the staged member set in one transaction: profiles are
+   upserted (only changed rows are written), people no longer present get ``until``, new ones
+   get an interval, the staging rows are deleted. Before that, the drop guard may hold the
+   snapshot back as ``suspect`` (nothing changes until ``accept_snapshot``).
+
+Only ``complete_snapshot`` (and ``accept_snapshot``) ever touch ``relationships``; a partial,
+failed or suspect snapshot can never mark anyone as lost.
+
+API connectors go through ``run_api_snapshot`` (one transaction per page, resumable from the
+stored cursor); importers go through ``ingest`` inside a single transaction (atomic: a bad
+file changes nothing, a killed import leaves nothing).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from itertools import islice
+
+from sqlalchemy import Connection, Engine, bindparam, insert, select, text, update
+
+from . import faults
+from .db.models import Account, ContactPoint, Snapshot, SnapshotItem, UTCDateTime, utcnow
+from .errors import RepeatedCursor, TransientError, UsageError
+
+# Drop guard (SPEC §5.4): a complete snapshot below half of the previous complete one of the
+# same account and kind, when that one had at least 20, is held back as `suspect`.
+DROP_GUARD_RATIO = 0.5
+DROP_GUARD_MIN_PREVIOUS = 20
+# Pagination guard (STYLE §2): X's 1M followers are 1,000 pages of 1,000; Mastodon's 80 per
+# page make 12,500 pages for 1M. No real audience needs more than this.
+MAX_PAGES = 200_000
+# Rows per executemany batch when ingesting a file.
+INGEST_BATCH = 20_000
+# Stored in `cursor` once the last page is saved: a resumed run goes straight to completion.
+END_OF_PAGES = "\x00end"
+
+
+@dataclass(slots=True)
+class ProfileRecord:
+    """One member of a snapshot as a source sees it; only `platform_id` is required.
+
+    Example (Mastodon follower)::
+
+        ProfileRecord(platform_id="https://social.example/users/ada", handle="ada@social.example",
+                      display_name="Ada", url="https://social.example/@ada", followers_count=310)
+    """
+
+    platform_id: str
+    handle: str | None = None
+    display_name: str | None = None
+    url: str | None = None
+    bio: str | None = None
+    website: str | None = None
+    followers_count: int | None = None
+    following_count: int | None = None
+    data: dict | None = None
+    contacts: list[tuple[str, str, str | None]] | None = None  # (kind, value, consent)
+
+
+@dataclass
+class Page:
+    """What a connector returns for one request: the profiles and the cursor of the next page."""
+
+    profiles: list[ProfileRecord]
+    next_cursor: str | None
+
+
+@dataclass
+class Outcome:
+    snapshot_id: int
+    kind: str
+    status: str
+    count: int
+    gained: int = 0
+    lost: int = 0
+    previous_count: int | None = None
+
+
+# ---------------------------------------------------------------------------------------------
+# Staging
+
+
+def start_snapshot(conn: Connection, account: Account, kind: str, source: str, as_of: dt.datetime, content_hash: str | None = None) -> int:
+    now = utcnow()
+    return conn.execute(
+        insert(Snapshot).values(
+            account_id=account.id, kind=kind, source=source, status="running", started_at=now,
+            as_of=as_of, pages=0, received=0, bad_records=0, content_hash=content_hash,
+        ).returning(Snapshot.id)
+    ).scalar_one()
+
+
+def _item_rows(snapshot_id: int, first_seq: int, records: Iterable[ProfileRecord]) -> list[dict]:
+    rows = []
+    seq = first_seq
+    for r in records:
+        rows.append({
+            "snapshot_id": snapshot_id, "seq": seq, "platform_id": r.platform_id, "handle": r.handle,
+            "display_name": r.display_name, "url": r.url, "bio": r.bio, "website": r.website,
+            "followers_count": r.followers_count, "following_count": r.following_count,
+            "data": json.dumps(r.data, ensure_ascii=False, sort_keys=True) if r.data else None,
+            "contacts": json.dumps(r.contacts, ensure_ascii=False) if r.contacts else None,
+        })
+        seq += 1
+    return rows
+
+
+def stage(conn: Connection, snapshot_id: int, first_seq: int, records: list[ProfileRecord]) -> int:
+    """Append records to the staging table; returns how many were written."""
+    if records:
+        conn.execute(insert(SnapshotItem), _item_rows(snapshot_id, first_seq, records))
+        faults.hit("staged")
+    return len(records)
+
+
+def save_page(conn: Connection, snapshot_id: int, records: list[ProfileRecord], next_cursor: str | None) -> None:
+    """Stage one page and checkpoint the cursor in the same transaction (SPEC §5.2)."""
+    received = conn.execute(select(Snapshot.received).where(Snapshot.id == snapshot_id)).scalar_one()
+    n = stage(conn, snapshot_id, received, records)
+    conn.execute(
+        update(Snapshot).where(Snapshot.id == snapshot_id).values(
+            received=received + n, pages=Snapshot.pages + 1,
+            cursor=END_OF_PAGES if next_cursor is None else next_cursor,
+        )
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Completion
+
+
+def _last_applied(conn: Connection, account_id: int, kind: str):
+    return conn.execute(
+        select(Snapshot.id, Snapshot.seq, Snapshot.count, Snapshot.as_of)
+        .where(Snapshot.account_id == account_id, Snapshot.kind == kind, Snapshot.seq.is_not(None))
+        .order_by(Snapshot.seq.desc()).limit(1)
+    ).first()
+
+
+def last_applied_as_of(conn: Connection, account_id: int, kind: str) -> tuple[int, dt.datetime] | None:
+    row = _last_applied(conn, account_id, kind)
+    return (row.id, row.as_of) if row else None
+
+
+def complete_snapshot(conn: Connection, snapshot_id: int, *, force: bool = False, as_of: dt.datetime | None = None) -> Outcome:
+    """All pages are in: apply the snapshot, or hold it back as `suspect` (drop guard)."""
+    snap = conn.execute(select(Snapshot.__table__).where(Snapshot.id == snapshot_id)).one()
+    account = conn.execute(select(Account.__table__).where(Account.id == snap.account_id)).one()
+    prev = _last_applied(conn, snap.account_id, snap.kind)
+    now = utcnow()
+    as_of = as_of or snap.as_of
+    received = snap.received  # records staged; duplicates (rare) only make the guard more lenient
+    prev_count = prev.count if prev else None
+    if (
+        not force
+        and prev_count is not None
+        and prev_count >= DROP_GUARD_MIN_PREVIOUS
+        and received < prev_count * DROP_GUARD_RATIO
+    ):
+        conn.execute(
+            update(Snapshot).where(Snapshot.id == snapshot_id).values(
+                status="suspect", finished_at=now, as_of=as_of, count=received, cursor=END_OF_PAGES,
+            )
+        )
+        return Outcome(snapshot_id, snap.kind, "suspect", received, previous_count=prev_count)
+
+    faults.hit("before-apply")
+    q = _ApplySQL(conn.dialect.name)
+    params = {"sid": snapshot_id, "acc": account.id, "kind": snap.kind, "platform": account.platform, "now": now, "as_of": as_of}
+    conn.execute(q.upsert_profiles, params)
+    q.fill_members(conn, params)
+    count = conn.execute(text(f"SELECT COUNT(*) FROM {q.members}")).scalar_one()
+    lost = conn.execute(q.close_lost, params).rowcount
+    gained = conn.execute(q.open_gained, params).rowcount
+    _save_contacts(conn, snapshot_id, account.platform, snap.source)
+    conn.execute(text("DELETE FROM snapshot_items WHERE snapshot_id = :sid"), params)
+    # Older suspect snapshots can no longer be accepted once a newer one is applied.
+    conn.execute(text(
+        "DELETE FROM snapshot_items WHERE snapshot_id IN (SELECT id FROM snapshots "
+        "WHERE account_id = :acc AND kind = :kind AND status = 'suspect' AND id < :sid)"
+    ), params)
+    q.drop_members(conn)
+    conn.execute(
+        update(Snapshot).where(Snapshot.id == snapshot_id).values(
+            status="complete", finished_at=snap.finished_at or now, as_of=as_of, count=count, gained=gained,
+            lost=lost, seq=(prev.seq + 1) if prev else 1, cursor=None,
+        )
+    )
+    faults.hit("applied")
+    return Outcome(snapshot_id, snap.kind, "complete", count, gained, lost, previous_count=prev_count)
+
+
+class _ApplySQL:
+    """The set-based statements of completion, in the two dialects we support.
+
+    Staged rows are deduplicated by platform id (the last one seen wins), the member set goes
+    into a temporary table (no WAL traffic, an integer key), and the interval changes are two
+    anti-joins against it.
+    """
+
+    members = "audience_members"
+    _fields = ("handle", "display_name", "url", "bio", "website", "followers_count", "following_count", "data")
+
+    def __init__(self, dialect: str):
+        self.sqlite = dialect == "sqlite"
+        sets = ", ".join(f"{f} = COALESCE(excluded.{f}, profiles.{f})" for f in self._fields)
+        distinct = "IS NOT" if self.sqlite else "IS DISTINCT FROM"
+        changed = " OR ".join(f"profiles.{f} {distinct} COALESCE(excluded.{f}, profiles.{f})" for f in self._fields)
+        cols = ", ".join(self._fields)
+        if self.sqlite:
+            # SQLite: a bare column in an aggregate query comes from the row holding max(seq).
+            latest = (
+                f"SELECT :platform, platform_id, {cols}, :now, :now, MAX(seq) FROM snapshot_items "
+                "WHERE snapshot_id = :sid GROUP BY platform_id"
+            )
+            source = f"SELECT :platform, platform_id, {cols}, :now, :now FROM ({latest}) WHERE true"
+        else:
+            source = (
+                f"SELECT DISTINCT ON (platform_id) :platform, platform_id, {cols}, "
+                "CAST(:now AS timestamp), CAST(:now AS timestamp) FROM snapshot_items "
+                "WHERE snapshot_id = :sid ORDER BY platform_id, seq DESC"
+            )
+        self.upsert_profiles = _typed(
+            f"INSERT INTO profiles (platform, platform_id, {cols}, first_seen_at, updated_at) {source} "
+            f"ON CONFLICT (platform, platform_id) DO UPDATE SET {sets}, updated_at = excluded.updated_at "
+            f"WHERE {changed}"
+        )
+        self.close_lost = _typed(
+            "UPDATE relationships SET until_snapshot_id = :sid, until = :as_of "
+            "WHERE account_id = :acc AND kind = :kind AND until_snapshot_id IS NULL "
+            f"AND profile_id NOT IN (SELECT profile_id FROM {self.members})"
+        )
+        self.open_gained = _typed(
+            "INSERT INTO relationships (account_id, profile_id, kind, since_snapshot_id, since) "
+            f"SELECT :acc, m.profile_id, :kind, :sid, :as_of FROM {self.members} m "
+            "WHERE NOT EXISTS (SELECT 1 FROM relationships r WHERE r.account_id = :acc AND r.kind = :kind "
+            "AND r.profile_id = m.profile_id AND r.until_snapshot_id IS NULL) ORDER BY m.profile_id"
+        )
+
+    def fill_members(self, conn: Connection, params: dict) -> None:
+        select_ids = (
+            "SELECT p.id FROM snapshot_items i JOIN profiles p "
+            "ON p.platform = :platform AND p.platform_id = i.platform_id WHERE i.snapshot_id = :sid"
+        )
+        if self.sqlite:
+            conn.exec_driver_sql(f"CREATE TEMP TABLE IF NOT EXISTS {self.members} (profile_id INTEGER PRIMARY KEY)")
+            conn.exec_driver_sql(f"DELETE FROM {self.members}")
+            conn.execute(text(f"INSERT OR IGNORE INTO {self.members} {select_ids} ORDER BY p.id"), params)
+        else:
+            conn.exec_driver_sql(f"CREATE TEMP TABLE IF NOT EXISTS {self.members} (profile_id BIGINT PRIMARY KEY) ON COMMIT DROP")
+            conn.execute(text(f"INSERT INTO {self.members} {select_ids} ON CONFLICT DO NOTHING"), params)
+            conn.exec_driver_sql(f"ANALYZE {self.members}")
+
+    def drop_members(self, conn: Connection) -> None:
+        conn.exec_driver_sql(f"DROP TABLE IF EXISTS {self.members}")
+
+
+def _typed(sql: str):
+    """A text() statement whose time parameters bind as UTC datetimes on both dialects."""
+    return text(sql).bindparams(*(bindparam(p, type_=UTCDateTime()) for p in ("now", "as_of") if f":{p}" in sql))
+
+
+def _save_contacts(conn: Connection, snapshot_id: int, platform: str, source: str) -> None:
+    """Contact points carried by staged records (emails in a CSV, for instance)."""
+    rows = conn.execute(text(
+        "SELECT p.id, i.contacts FROM snapshot_items i JOIN profiles p "
+        "ON p.platform = :platform AND p.platform_id = i.platform_id "
+        "WHERE i.snapshot_id = :sid AND i.contacts IS NOT NULL"
+    ), {"sid": snapshot_id, "platform": platform})
+    values = {}
+    for profile_id, contacts in rows:
+        for kind, value, consent in json.loads(contacts):
+            values[(profile_id, kind, value)] = {
+                "profile_id": profile_id, "kind": kind, "value": value, "consent": consent, "source": source,
+            }
+    if not values:
+        return
+    if conn.dialect.name == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    stmt = dialect_insert(ContactPoint).on_conflict_do_nothing(index_elements=["profile_id", "kind", "value"])
+    conn.execute(stmt, list(values.values()))
+
+
+# ---------------------------------------------------------------------------------------------
+# Accepting a suspect snapshot, recovering interrupted ones
+
+
+def accept_snapshot(engine: Engine, snapshot_id: int) -> Outcome:
+    """Apply a snapshot the drop guard held back (SPEC §4 `snapshots accept`)."""
+    with engine.begin() as conn:
+        snap = conn.execute(select(Snapshot.__table__).where(Snapshot.id == snapshot_id)).first()
+        if snap is None:
+            raise UsageError(f"there is no snapshot {snapshot_id}", hint="`audience snapshots` lists them")
+        if snap.status != "suspect":
+            raise UsageError(f"snapshot {snapshot_id} is {snap.status}, not suspect: there is nothing to accept")
+        newer = conn.execute(
+            select(Snapshot.id).where(
+                Snapshot.account_id == snap.account_id, Snapshot.kind == snap.kind,
+                Snapshot.seq.is_not(None), Snapshot.id > snap.id,
+            ).limit(1)
+        ).scalar()
+        if newer is not None:
+            raise UsageError(
+                f"snapshot {snapshot_id} is older than the applied snapshot {newer}; accepting it would rewrite history",
+                hint="run the backup or import again to take a fresh snapshot",
+            )
+        return complete_snapshot(conn, snapshot_id, force=True)
+
+
+def recover_interrupted(conn: Connection) -> int:
+    """Called while holding the run lock: a `running` snapshot belongs to a dead run, so it is `partial`."""
+    return conn.execute(
+        update(Snapshot).where(Snapshot.status == "running").values(status="partial")
+    ).rowcount
+
+
+# ---------------------------------------------------------------------------------------------
+# The two drivers: API page loop (per-page transactions) and file ingestion (one transaction)
+
+
+def run_api_snapshot(
+    engine: Engine,
+    account: Account,
+    kind: str,
+    fetch_page: Callable[[str, str | None], Page],
+    *,
+    deadline: float | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    max_pages: int = MAX_PAGES,
+) -> Outcome:
+    """Fetch every page of `kind` for `account`, resuming a partial snapshot from its cursor.
+
+    Each page and its cursor are committed together; an exception leaves the snapshot
+    `partial` with the cursor of the first page not yet saved, and is re-raised.
+    """
+    with engine.begin() as conn:
+        resumable = conn.execute(
+            select(Snapshot.id, Snapshot.cursor).where(
+                Snapshot.account_id == account.id, Snapshot.kind == kind, Snapshot.source == "api",
+                Snapshot.status.in_(("running", "partial")),
+            ).order_by(Snapshot.id.desc()).limit(1)
+        ).first()
+        if resumable:
+            snapshot_id, cursor = resumable
+            conn.execute(update(Snapshot).where(Snapshot.id == snapshot_id).values(status="running"))
+        else:
+            snapshot_id, cursor = start_snapshot(conn, account, kind, "api", utcnow()), None
+    seen: set[str] = set()
+    pages = 0
+    try:
+        while cursor != END_OF_PAGES:
+            if deadline is not None and clock() > deadline:
+                raise TransientError(
+                    f"{account.ref} {kind}: the run's time limit passed; the snapshot is partial and resumes next run"
+                )
+            if cursor is not None:
+                seen.add(cursor)
+            page = fetch_page(kind, cursor)
+            if page.next_cursor is not None and page.next_cursor in seen:
+                raise RepeatedCursor(
+                    f"{account.ref} {kind}: the platform returned the same page cursor twice; stopped instead of looping",
+                    hint="run again later; the pages fetched so far are kept",
+                )
+            pages += 1
+            if pages > max_pages:
+                raise TransientError(f"{account.ref} {kind}: more than {max_pages} pages; stopped")
+            faults.hit("page-fetched")
+            with engine.begin() as conn:
+                save_page(conn, snapshot_id, page.profiles, page.next_cursor)
+            faults.hit("page-committed")
+            cursor = END_OF_PAGES if page.next_cursor is None else page.next_cursor
+        with engine.begin() as conn:
+            return complete_snapshot(conn, snapshot_id, as_of=utcnow())
+    except BaseException:
+        with engine.begin() as conn:
+            conn.execute(update(Snapshot).where(Snapshot.id == snapshot_id, Snapshot.status == "running").values(status="partial"))
+        raise
+
+
+def batched(iterable: Iterable, n: int) -> Iterator[list]:
+    it = iter(iterable)
+    while chunk := list(islice(it, n)):
+        yield chunk
+
+
+def ingest(conn: Connection, snapshot_id: int, records: Iterable[ProfileRecord]) -> int:
+    """Stage a stream of records (inside the caller's transaction), in flat memory."""
+    staged = 0
+    for chunk in batched(records, INGEST_BATCH):
+        staged += stage(conn, snapshot_id, staged, chunk)
+    conn.execute(update(Snapshot).where(Snapshot.id == snapshot_id).values(received=staged, pages=1, cursor=END_OF_PAGES))
+    return staged

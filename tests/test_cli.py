@@ -1,0 +1,151 @@
+"""The command line end to end: demo, init, accounts, import, snapshots, diff, db."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from backup.cli import app
+
+
+def test_demo_runs_offline_and_summarizes(run_cli, tmp_path: Path):
+    result = run_cli("demo", "--dir", tmp_path / "demo")
+    assert result.exit_code == 0, result.output
+    assert "6 new followers, 4 left" in result.stdout
+    assert "already imported as snapshot 2" in result.stdout  # following.js did not change
+    db = tmp_path / "demo" / "audience.db"
+    assert stat.S_IMODE(db.stat().st_mode) == 0o600
+    assert stat.S_IMODE((tmp_path / "demo").stat().st_mode) == 0o700
+    again = run_cli("demo", "--dir", tmp_path / "demo")  # a fresh database each time
+    assert again.exit_code == 0, again.output
+    assert "6 new followers, 4 left" in again.stdout
+
+
+def test_init_is_idempotent_and_private_under_any_umask(run_cli, isolated_home: Path):
+    old = os.umask(0o000)
+    try:
+        first = run_cli("init")
+        second = run_cli("init")
+    finally:
+        os.umask(old)
+    assert first.exit_code == 0 and second.exit_code == 0, first.output + second.output
+    db = isolated_home / "audience.db"
+    assert str(db) in first.stdout
+    assert stat.S_IMODE(db.stat().st_mode) == 0o600
+    assert stat.S_IMODE(isolated_home.stat().st_mode) == 0o700
+
+
+def test_db_flag_and_env_choose_the_database(run_cli, tmp_path: Path, monkeypatch):
+    assert run_cli("--db", tmp_path / "a.db", "init").exit_code == 0
+    assert (tmp_path / "a.db").exists()
+    monkeypatch.setenv("AUDIENCE_DB", str(tmp_path / "b.db"))
+    assert run_cli("init").exit_code == 0
+    assert (tmp_path / "b.db").exists()
+
+
+def test_accounts_add_list_remove(run_cli):
+    r = run_cli("accounts", "add", "mastodon", "@Ana@Mastodon.Social", "--label", "ana", "--tag", "personal", "--token-env", "ANA_TOKEN")
+    assert r.exit_code == 0, r.output
+    listed = json.loads(run_cli("accounts", "list", "--json").stdout)
+    assert listed[0]["platform"] == "mastodon" and listed[0]["handle"] == "ana@mastodon.social"
+    assert set(listed[0]) >= {"id", "platform", "handle", "label", "tags", "status", "status_since", "last_snapshot_at"}
+    assert listed[0]["tags"] == ["personal"] and listed[0]["status"] == "unknown"
+    dup = run_cli("accounts", "add", "mastodon", "ana@mastodon.social")
+    assert dup.exit_code == 2 and dup.stderr.startswith("error: ")
+    assert run_cli("accounts", "remove", "ana", "--yes").exit_code == 0
+    assert json.loads(run_cli("accounts", "list", "--json").stdout) == []
+
+
+def test_token_env_takes_a_name_not_a_secret(run_cli):
+    r = run_cli("accounts", "add", "x", "ana", "--token-env", "AAAA-real-token-value/xyz")
+    assert r.exit_code == 2
+    assert "real-token-value" not in r.stderr
+
+
+def test_import_snapshots_and_diff_json(run_cli, examples: Path):
+    assert run_cli("import", examples / "x-archive-2026-10-01").exit_code == 0
+    r = run_cli("import", examples / "x-archive-2026-11-01")
+    assert r.exit_code == 0, r.output
+    snaps = json.loads(run_cli("snapshots", "--json").stdout)
+    assert [(s["kind"], s["status"], s["count"], s["gained"], s["lost"]) for s in snaps] == [
+        ("follower", "complete", 40, 40, 0),
+        ("following", "complete", 8, 8, 0),
+        ("follower", "complete", 42, 6, 4),
+    ]
+    keys = {"id", "account", "platform", "kind", "source", "started_at", "finished_at", "status", "count", "gained", "lost"}
+    assert all(keys <= set(s) for s in snaps)
+    assert snaps[0]["account"] == "x:ada_ex" and snaps[0]["source"] == "x-archive-2026-10-01"
+    diff = json.loads(run_cli("diff", "x:ada_ex", "--json").stdout)
+    assert diff["from_snapshot"] == 1 and diff["to_snapshot"] == 3
+    assert len(diff["gained"]) == 6 and len(diff["lost"]) == 4
+    assert set(diff["gained"][0]) == {"platform", "platform_id", "handle", "display_name"}
+    # snapshots for one account, and the accept subcommand share the group
+    assert len(json.loads(run_cli("snapshots", "x:ada_ex", "--json").stdout)) == 3
+    assert run_cli("snapshots", "accept", "1").exit_code == 2  # complete, not suspect
+
+
+def test_reimport_is_a_noop_that_says_so(run_cli, examples: Path):
+    assert run_cli("import", examples / "x-archive-2026-10-01").exit_code == 0
+    again = run_cli("import", examples / "x-archive-2026-10-01")
+    assert again.exit_code == 0, again.output
+    assert "already imported as snapshot 1" in again.stdout
+    assert len(json.loads(run_cli("snapshots", "--json").stdout)) == 2
+
+
+def test_older_export_after_newer_is_refused(run_cli, examples: Path):
+    assert run_cli("import", examples / "x-archive-2026-11-01").exit_code == 0
+    r = run_cli("import", examples / "x-archive-2026-10-01")
+    assert r.exit_code == 3
+    assert "import older exports first" in r.stderr
+    assert len(json.loads(run_cli("snapshots", "--json").stdout)) == 2
+
+
+def test_csv_import_needs_an_account(run_cli, examples: Path):
+    r = run_cli("import", examples / "mastodon-followers.csv")
+    assert r.exit_code == 2 and "--account" in r.stderr
+    assert run_cli("accounts", "add", "mastodon", "ada@mastodon.social").exit_code == 0
+    r = run_cli("import", examples / "mastodon-followers.csv", "--account", "mastodon:ada@mastodon.social")
+    assert r.exit_code == 0, r.output
+    assert "7 profiles" in r.stdout
+
+
+def test_db_verify_backup_upgrade(run_cli, examples: Path, tmp_path: Path, isolated_home: Path):
+    assert run_cli("import", examples / "x-archive-2026-10-01").exit_code == 0
+    v = run_cli("db", "verify", "--json")
+    assert v.exit_code == 0, v.output
+    assert json.loads(v.stdout)["ok"] is True
+    b = run_cli("db", "backup", tmp_path / "copy.db")
+    assert b.exit_code == 0, b.output
+    assert stat.S_IMODE((tmp_path / "copy.db").stat().st_mode) == 0o600
+    copy = run_cli("--db", tmp_path / "copy.db", "snapshots", "--json")
+    assert len(json.loads(copy.stdout)) == 2
+    assert run_cli("db", "upgrade").exit_code == 0
+
+
+def _commands(group, prefix=()):
+    import typer.main
+
+    cmd = typer.main.get_command(group)
+    for name, sub in getattr(cmd, "commands", {}).items():
+        yield (*prefix, name), sub
+        if hasattr(sub, "commands"):
+            for inner_name, inner in sub.commands.items():
+                yield (*prefix, name, inner_name), inner
+
+
+@pytest.mark.parametrize("path", [p for p, _ in _commands(app)], ids=" ".join)
+def test_every_command_has_help_and_is_in_the_readme(path, run_cli):
+    r = run_cli(*path, "--help")
+    assert r.exit_code == 0, r.output
+    cmd = dict(_commands(app))[path]
+    assert (cmd.help or "").strip(), f"{' '.join(path)} has no help text"
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    assert f"audience {' '.join(path)}" in readme, f"`audience {' '.join(path)}` is not in the README"
+
+
+def test_unknown_command_is_a_usage_error(run_cli):
+    assert run_cli("no-such-command").exit_code == 2
