@@ -66,11 +66,12 @@ def test_token_env_takes_a_name_not_a_secret(run_cli):
     assert "real-token-value" not in r.stderr
 
 
-def test_import_snapshots_and_diff_json(run_cli, examples: Path):
-    assert run_cli("import", examples / "x-archive-2026-10-01").exit_code == 0
-    r = run_cli("import", examples / "x-archive-2026-11-01")
+def test_import_snapshots_and_diff_json(run_cli, examples: Path, db_url: str):
+    db = ("--db", db_url)
+    assert run_cli(*db, "import", examples / "x-archive-2026-10-01").exit_code == 0
+    r = run_cli(*db, "import", examples / "x-archive-2026-11-01")
     assert r.exit_code == 0, r.output
-    snaps = json.loads(run_cli("snapshots", "--json").stdout)
+    snaps = json.loads(run_cli(*db, "snapshots", "--json").stdout)
     assert [(s["kind"], s["status"], s["count"], s["gained"], s["lost"]) for s in snaps] == [
         ("follower", "complete", 40, 40, 0),
         ("following", "complete", 8, 8, 0),
@@ -79,36 +80,39 @@ def test_import_snapshots_and_diff_json(run_cli, examples: Path):
     keys = {"id", "account", "platform", "kind", "source", "started_at", "finished_at", "status", "count", "gained", "lost"}
     assert all(keys <= set(s) for s in snaps)
     assert snaps[0]["account"] == "x:ada_ex" and snaps[0]["source"] == "x-archive-2026-10-01"
-    diff = json.loads(run_cli("diff", "x:ada_ex", "--json").stdout)
+    diff = json.loads(run_cli(*db, "diff", "x:ada_ex", "--json").stdout)
     assert diff["from_snapshot"] == 1 and diff["to_snapshot"] == 3
     assert len(diff["gained"]) == 6 and len(diff["lost"]) == 4
     assert set(diff["gained"][0]) == {"platform", "platform_id", "handle", "display_name"}
     # snapshots for one account, and the accept subcommand share the group
-    assert len(json.loads(run_cli("snapshots", "x:ada_ex", "--json").stdout)) == 3
-    assert run_cli("snapshots", "accept", "1").exit_code == 2  # complete, not suspect
+    assert len(json.loads(run_cli(*db, "snapshots", "x:ada_ex", "--json").stdout)) == 3
+    assert run_cli(*db, "snapshots", "accept", "1").exit_code == 2  # complete, not suspect
 
 
-def test_reimport_is_a_noop_that_says_so(run_cli, examples: Path):
-    assert run_cli("import", examples / "x-archive-2026-10-01").exit_code == 0
-    again = run_cli("import", examples / "x-archive-2026-10-01")
+def test_reimport_is_a_noop_that_says_so(run_cli, examples: Path, db_url: str):
+    db = ("--db", db_url)
+    assert run_cli(*db, "import", examples / "x-archive-2026-10-01").exit_code == 0
+    again = run_cli(*db, "import", examples / "x-archive-2026-10-01")
     assert again.exit_code == 0, again.output
     assert "already imported as snapshot 1" in again.stdout
-    assert len(json.loads(run_cli("snapshots", "--json").stdout)) == 2
+    assert len(json.loads(run_cli(*db, "snapshots", "--json").stdout)) == 2
 
 
-def test_older_export_after_newer_is_refused(run_cli, examples: Path):
-    assert run_cli("import", examples / "x-archive-2026-11-01").exit_code == 0
-    r = run_cli("import", examples / "x-archive-2026-10-01")
+def test_older_export_after_newer_is_refused(run_cli, examples: Path, db_url: str):
+    db = ("--db", db_url)
+    assert run_cli(*db, "import", examples / "x-archive-2026-11-01").exit_code == 0
+    r = run_cli(*db, "import", examples / "x-archive-2026-10-01")
     assert r.exit_code == 3
     assert "import older exports first" in r.stderr
-    assert len(json.loads(run_cli("snapshots", "--json").stdout)) == 2
+    assert len(json.loads(run_cli(*db, "snapshots", "--json").stdout)) == 2
 
 
-def test_csv_import_needs_an_account(run_cli, examples: Path):
-    r = run_cli("import", examples / "mastodon-followers.csv")
+def test_csv_import_needs_an_account(run_cli, examples: Path, db_url: str):
+    db = ("--db", db_url)
+    r = run_cli(*db, "import", examples / "mastodon-followers.csv")
     assert r.exit_code == 2 and "--account" in r.stderr
-    assert run_cli("accounts", "add", "mastodon", "ada@mastodon.social").exit_code == 0
-    r = run_cli("import", examples / "mastodon-followers.csv", "--account", "mastodon:ada@mastodon.social")
+    assert run_cli(*db, "accounts", "add", "mastodon", "ada@mastodon.social").exit_code == 0
+    r = run_cli(*db, "import", examples / "mastodon-followers.csv", "--account", "mastodon:ada@mastodon.social")
     assert r.exit_code == 0, r.output
     assert "7 profiles" in r.stdout
 

@@ -204,6 +204,13 @@ class Relationship(Base):
             sqlite_where=text("until_snapshot_id IS NULL"),
             postgresql_where=text("until_snapshot_id IS NULL"),
         ),
+        # "Who left in snapshot S": only closed intervals, so current ones cost no index entries.
+        Index(
+            "ix_relationships_until_snapshot_id",
+            "until_snapshot_id",
+            sqlite_where=text("until_snapshot_id IS NOT NULL"),
+            postgresql_where=text("until_snapshot_id IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -211,7 +218,7 @@ class Relationship(Base):
     profile_id: Mapped[int] = mapped_column(ForeignKey("profiles.id", ondelete="CASCADE"), index=True)
     kind: Mapped[str] = mapped_column(String(16))
     since_snapshot_id: Mapped[int] = mapped_column(ForeignKey("snapshots.id"), index=True)
-    until_snapshot_id: Mapped[int | None] = mapped_column(ForeignKey("snapshots.id"), index=True)
+    until_snapshot_id: Mapped[int | None] = mapped_column(ForeignKey("snapshots.id"))
     since: Mapped[dt.datetime]
     until: Mapped[dt.datetime | None]
 

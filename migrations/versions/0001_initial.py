@@ -120,7 +120,7 @@ def upgrade() -> None:
     with op.batch_alter_table('relationships', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_relationships_profile_id'), ['profile_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_relationships_since_snapshot_id'), ['since_snapshot_id'], unique=False)
-        batch_op.create_index(batch_op.f('ix_relationships_until_snapshot_id'), ['until_snapshot_id'], unique=False)
+        batch_op.create_index('ix_relationships_until_snapshot_id', ['until_snapshot_id'], unique=False, sqlite_where=sa.text('until_snapshot_id IS NOT NULL'), postgresql_where=sa.text('until_snapshot_id IS NOT NULL'))
         batch_op.create_index('uq_relationships_current', ['account_id', 'kind', 'profile_id'], unique=True, sqlite_where=sa.text('until_snapshot_id IS NULL'), postgresql_where=sa.text('until_snapshot_id IS NULL'))
 
     op.create_table('snapshot_items',
@@ -146,7 +146,7 @@ def downgrade() -> None:
     op.drop_table('snapshot_items')
     with op.batch_alter_table('relationships', schema=None) as batch_op:
         batch_op.drop_index('uq_relationships_current', sqlite_where=sa.text('until_snapshot_id IS NULL'), postgresql_where=sa.text('until_snapshot_id IS NULL'))
-        batch_op.drop_index(batch_op.f('ix_relationships_until_snapshot_id'))
+        batch_op.drop_index('ix_relationships_until_snapshot_id', sqlite_where=sa.text('until_snapshot_id IS NOT NULL'), postgresql_where=sa.text('until_snapshot_id IS NOT NULL'))
         batch_op.drop_index(batch_op.f('ix_relationships_since_snapshot_id'))
         batch_op.drop_index(batch_op.f('ix_relationships_profile_id'))
 
