@@ -61,10 +61,15 @@ app.add_typer(db.app, name="db")
 log = logging.getLogger("backup")
 
 
+def _one_line(text: str) -> str:
+    """Messages quote file names and records, which can hold line breaks: keep each message one line."""
+    return redact(" ".join(text.split("\n"))).replace("\r", " ")
+
+
 def _fail(message: str, hint: str | None = None) -> None:
-    sys.stderr.write(f"error: {redact(message)}\n")
+    sys.stderr.write(f"error: {_one_line(message)}\n")
     if hint:
-        sys.stderr.write(f"hint: {redact(hint)}\n")
+        sys.stderr.write(f"hint: {_one_line(hint)}\n")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -82,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         code = 2
     except AudienceError as exc:
         if exc.exit_code == 0:  # e.g. the run lock is busy: say so, but it is not a failure
-            sys.stderr.write(f"{redact(exc.message)}\n")
+            sys.stderr.write(f"{_one_line(exc.message)}\n")
         else:
             _fail(exc.message, exc.hint)
         code = exc.exit_code

@@ -74,7 +74,11 @@ def _account_for(conn: Connection, plan: Plan, account_ref: str | None) -> tuple
     hint: AccountHint | None = plan.account
     if account_ref:
         account = accounts.resolve(conn, account_ref)
-        if hint and (account.platform != hint.platform or (hint.platform_id and account.platform_id and account.platform_id != hint.platform_id)):
+        if hint and hint.platform_id and account.platform_id:  # ids survive renames: compare them when both are known
+            other = account.platform != hint.platform or account.platform_id != hint.platform_id
+        else:  # else the handle is all there is (an account registered by handle only)
+            other = bool(hint) and (account.platform != hint.platform or account.handle != accounts.normalize_handle(hint.platform, hint.handle))
+        if other:
             raise UsageError(
                 f"this export belongs to {hint.platform}:{hint.handle}, not {account.ref}",
                 hint="leave out --account: the account is taken from the export",

@@ -100,8 +100,11 @@ def _pg_lock(engine: Engine, wait: bool, timeout: float | None) -> Iterator[None
                 holder = conn.execute(text(
                     "SELECT string_agg('pid=' || a.pid || ' host=' || COALESCE(host(a.client_addr), 'local'), ', ') "
                     "FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
-                    "WHERE l.locktype = 'advisory' AND l.granted"
-                )).scalar()
+                    "WHERE l.locktype = 'advisory' AND l.granted "
+                    # Only this lock: a bigint key shows as classid (high half), objid (low half).
+                    "AND l.objsubid = 1 AND ((l.classid::bigint << 32) | l.objid::bigint) = :k "
+                    "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+                ), {"k": key}).scalar()
                 raise _busy(holder or "")
             time.sleep(WAIT_POLL_SECONDS)
         conn.commit()

@@ -31,7 +31,7 @@ from itertools import islice
 from sqlalchemy import Connection, Engine, bindparam, insert, select, text, update
 
 from . import faults
-from .db.models import Account, ContactPoint, Snapshot, SnapshotItem, UTCDateTime, utcnow
+from .db.models import Account, ContactPoint, Snapshot, UTCDateTime, utcnow
 from .errors import RepeatedCursor, TransientError, UsageError
 
 # Drop guard (SPEC §5.4): a complete snapshot below half of the previous complete one of the
@@ -45,6 +45,13 @@ MAX_PAGES = 200_000
 INGEST_BATCH = 20_000
 # Stored in `cursor` once the last page is saved: a resumed run goes straight to completion.
 END_OF_PAGES = "audience:end-of-pages"  # no platform cursor looks like this
+# Hostile profiles (SPEC §10) carry NUL bytes and 100k-character bios. PostgreSQL text cannot
+# hold U+0000 at all, so NULs are dropped on both databases (the same stored value either way),
+# and free text is cut at MAX_TEXT characters: no real name, bio or link needs more, and it
+# bounds what every export, report and template later has to carry.
+MAX_TEXT = 4096
+MAX_HANDLE = 512  # the width of the VARCHAR(512) handle columns; PostgreSQL refuses longer values
+_TEXT_LIMITS = {"handle": MAX_HANDLE, "display_name": MAX_TEXT, "url": MAX_TEXT, "bio": MAX_TEXT, "website": MAX_TEXT}
 
 
 @dataclass(slots=True)
@@ -108,10 +115,17 @@ _ITEM_FIELDS = (
 _PLACEHOLDER = {"sqlite": "?", "postgresql": "%s"}
 
 
+def _clean_text(value: str | None, limit: int) -> str | None:
+    """A text field as stored: without NUL characters, at most `limit` characters."""
+    return value.replace("\x00", "")[:limit] if value else value
+
+
 def _item_value(record: ProfileRecord, name: str):
     value = getattr(record, name)
     if name in ("data", "contacts") and value:
-        return json.dumps(value, ensure_ascii=False, sort_keys=name == "data")
+        return json.dumps(value, ensure_ascii=False, sort_keys=name == "data")  # JSON escapes NUL as \u0000
+    if name in _TEXT_LIMITS:
+        return _clean_text(value, _TEXT_LIMITS[name])
     return value
 
 
@@ -131,7 +145,7 @@ def stage(conn: Connection, snapshot_id: int, first_seq: int, records: list[Prof
         f"VALUES ({', '.join([mark] * (len(fields) + 2))})"
     )
     if fields == ["platform_id", "url"]:  # the X archive's shape: the common case, without getattr
-        rows = [(snapshot_id, seq, r.platform_id, r.url) for seq, r in enumerate(records, start=first_seq)]
+        rows = [(snapshot_id, seq, r.platform_id, _clean_text(r.url, MAX_TEXT)) for seq, r in enumerate(records, start=first_seq)]
     else:
         rows = [
             (snapshot_id, seq, *(_item_value(r, f) for f in fields)) for seq, r in enumerate(records, start=first_seq)
@@ -311,6 +325,7 @@ def _save_contacts(conn: Connection, snapshot_id: int, platform: str, source: st
     values = {}
     for profile_id, contacts in rows:
         for kind, value, consent in json.loads(contacts):
+            value = _clean_text(value, MAX_TEXT)  # staged as JSON, which keeps NULs: clean like other text
             values[(profile_id, kind, value)] = {
                 "profile_id": profile_id, "kind": kind, "value": value, "consent": consent, "source": source,
             }

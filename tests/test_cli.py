@@ -153,3 +153,11 @@ def test_every_command_has_help_and_is_in_the_readme(path, run_cli):
 
 def test_unknown_command_is_a_usage_error(run_cli):
     assert run_cli("no-such-command").exit_code == 2
+
+
+def test_error_messages_stay_on_one_line(run_cli, tmp_path: Path):
+    odd = tmp_path / "evil\nname.csv"
+    odd.write_text("Nothing,Here\n1,2\n")
+    r = run_cli("import", odd, "--account", "x:nobody")
+    assert r.exit_code != 0 and r.exit_code != 1, r.output
+    assert [line.split(":")[0] for line in r.stderr.splitlines()] in (["error"], ["error", "hint"]), r.stderr

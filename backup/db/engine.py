@@ -13,7 +13,7 @@ from pathlib import Path
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
-from ..errors import ConfigError
+from ..errors import ConfigError, LockBusy
 from ..files import ensure_private_dir, ensure_private_file
 
 BUSY_TIMEOUT_MS = 10_000  # SPEC §3 asks for >= 5 s; a nightly job can afford to wait longer
@@ -71,7 +71,24 @@ def make_engine(url: str) -> Engine:
 
 
 def checkpoint(engine: Engine) -> None:
-    """After a run: fold the WAL back into the database and truncate it, so it stays small."""
-    if is_sqlite(engine):
-        with engine.connect() as conn:
-            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    """After a run: fold the WAL back into the database and truncate it, so it stays small.
+
+    Only while no run holds the run lock: truncating the WAL under a run whose transaction has
+    read but not yet written makes its next write fail at once ("database is locked",
+    SQLITE_BUSY_SNAPSHOT), which is what happened to an import when the runs that found the
+    lock busy checkpointed on their way out. And without waiting: a TRUNCATE checkpoint that
+    waits holds the write lock while it waits for readers. The next run truncates instead.
+    """
+    if not is_sqlite(engine):
+        return
+    from ..lock import run_lock  # a local import: backup.lock imports this module
+
+    try:
+        with run_lock(engine), engine.connect() as conn:
+            conn.exec_driver_sql("PRAGMA busy_timeout=0")
+            try:
+                conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+            finally:
+                conn.exec_driver_sql(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    except LockBusy:
+        pass

@@ -14,6 +14,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 from sqlalchemy import Connection, Engine, inspect, text
 
 import migrations
@@ -47,13 +48,20 @@ def schema_state(engine: Engine) -> tuple[str | None, str]:
         return current_revision(conn), head_revision()
 
 
+def _known_revision(script: ScriptDirectory, revision: str) -> bool:
+    try:
+        return script.get_revision(revision) is not None
+    except CommandError:  # Alembic raises, rather than returning None, for a revision it cannot find
+        return False
+
+
 def ensure_schema(engine: Engine, url: str) -> str | None:
     """Bring the database to the head revision. Returns the path of a pre-upgrade copy, if one was made."""
     current, head = schema_state(engine)
     if current == head:
         return None
     script = ScriptDirectory.from_config(alembic_config())
-    if current is not None and script.get_revision(current) is None:
+    if current is not None and not _known_revision(script, current):
         raise ConfigError(
             f"the database is at schema revision {current}, which this version of audience does not know",
             hint="upgrade audience (pip install -U audience-backup) before using this database",

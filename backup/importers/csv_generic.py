@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import PurePosixPath
 
 from ..errors import InputError, UsageError
-from ..snapshot import ProfileRecord
+from ..snapshot import MAX_HANDLE, ProfileRecord
 from . import Importer, ImportOptions, Plan, RecordError, Stream, register
 from .sources import Source
 from .tabular import normalize_header, read_csv
@@ -36,6 +36,14 @@ ALIASES = {
 KEY_FIELDS = ("id", "handle", "email")
 EXTENSIONS = (".csv", ".tsv", ".txt")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+MAX_COUNT = 10**15  # a follower count beyond this is not one (and would overflow a 64-bit column)
+
+
+def _count(value: str | None) -> int | None:
+    """`1200` -> 1200; anything else (`1,2k`, `²`, 30 digits) -> None: an optional field is not worth a bad record."""
+    if value and value.isascii() and value.isdigit() and int(value) <= MAX_COUNT:
+        return int(value)
+    return None
 
 
 def parse_mapping(spec: str | None) -> dict[str, str]:
@@ -62,6 +70,12 @@ def _columns(keys: list[str], mapping: dict[str, str]) -> dict[str, str]:
     return columns
 
 
+def _shown(header: list[str], limit: int = 20) -> str:
+    """Column names for a one-line message: control characters escaped, long names and lists cut."""
+    names = [h[:60] if h.isprintable() else repr(h[:60])[1:-1] for h in header[:limit]]
+    return ", ".join(names) + (f", ... ({len(header)} columns)" if len(header) > limit else "")
+
+
 def _csv_members(source: Source) -> list[str]:
     return [m for m in source.members() if PurePosixPath(m).suffix.lower() in EXTENSIONS]
 
@@ -76,6 +90,8 @@ class GenericCsv(Importer):
         members = _csv_members(source)
         if len(members) != 1:
             return False
+        if PurePosixPath(members[0]).suffix.lower() in (".csv", ".tsv"):
+            return True  # a CSV by name: the catch-all reads it, and `plan` names its columns if none fits
         info, rows = read_csv(source, members[0])
         rows.close()
         columns = _columns(info.keys, options.mapping)
@@ -93,12 +109,12 @@ class GenericCsv(Importer):
         if missing:
             raise UsageError(
                 f"{source.label(member)}: no column for --map {', '.join(missing)}",
-                hint=f"the columns are: {', '.join(info.header)}",
+                hint=f"the columns are: {_shown(info.header)}",
             )
         if not any(f in columns for f in KEY_FIELDS):
             raise InputError(
                 f"{source.label(member)}: no id, handle or email column",
-                hint=f"say which column is which, e.g. --map handle={info.header[0]}; the columns are: {', '.join(info.header)}",
+                hint=f"say which column is which, e.g. --map handle={_shown(info.header[:1])}; the columns are: {_shown(info.header)}",
             )
         kind = options.kind or "follower"
         return Plan(
@@ -120,7 +136,9 @@ class GenericCsv(Importer):
             if not key:
                 yield RecordError(f"{label} line {line}", "no id, handle or email on this line")
                 continue
-            followers = get.get("followers")
+            if len(key) > MAX_HANDLE:  # the width of the id column: PostgreSQL refuses longer values
+                yield RecordError(f"{label} line {line}", f"the id, handle or email is longer than {MAX_HANDLE} characters")
+                continue
             contacts = []
             if email:
                 contacts.append(("email", email, "unknown"))
@@ -129,6 +147,6 @@ class GenericCsv(Importer):
             yield ProfileRecord(
                 platform_id=key, handle=handle, display_name=get.get("name"), url=get.get("url"),
                 bio=get.get("bio"), website=get.get("website"),
-                followers_count=int(followers) if followers and followers.isdigit() else None,
+                followers_count=_count(get.get("followers")),
                 contacts=contacts or None,
             )

@@ -11,25 +11,37 @@ from __future__ import annotations
 
 import hashlib
 import io
+import lzma
 import os
 import stat
 import zipfile
+import zlib
 from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
-from ..errors import InputError
+from ..errors import ConfigError, InputError
 
 MAX_RATIO = 100  # SPEC §10: refuse members that expand more than 100:1 ...
 RATIO_GRACE_BYTES = 1 << 20  # ... once past 1 MiB (tiny files of spaces legitimately exceed it)
 DEFAULT_MAX_TOTAL = 4 << 30  # 4 GiB of decompressed data per archive; AUDIENCE_MAX_ARCHIVE_BYTES overrides
 MAX_MEMBERS = 100_000
 HASH_CHUNK = 1 << 20
+ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08")  # a member, an empty zip, a spanned zip
+# What a damaged member raises while it is opened or read (bad header, bad deflate data, bad CRC).
+DAMAGED = (zipfile.BadZipFile, EOFError, OSError, ValueError, zlib.error, lzma.LZMAError)
 
 
 def max_total_bytes() -> int:
-    value = os.environ.get("AUDIENCE_MAX_ARCHIVE_BYTES")
-    return int(value) if value else DEFAULT_MAX_TOTAL
+    value = os.environ.get("AUDIENCE_MAX_ARCHIVE_BYTES", "").strip()
+    if not value:
+        return DEFAULT_MAX_TOTAL
+    if not value.isascii() or not value.isdigit() or int(value) == 0:
+        raise ConfigError(
+            f"AUDIENCE_MAX_ARCHIVE_BYTES={value[:40]!r} is not a number of bytes",
+            hint="set it to a positive whole number, e.g. 8589934592 for 8 GiB, or unset it for the default of 4 GiB",
+        )
+    return int(value)
 
 
 class Source:
@@ -121,7 +133,15 @@ class _GuardedReader(io.RawIOBase):
 
     def __init__(self, archive: "ZipSource", info: zipfile.ZipInfo):
         self.archive, self.info = archive, info
-        self.raw = archive.zip.open(info)
+        label = archive.label(info.filename)
+        if info.flag_bits & 0x1:
+            raise InputError(f"{label}: is encrypted (a password-protected zip)", hint="unzip it yourself and import the folder")
+        try:
+            self.raw = archive.zip.open(info)
+        except NotImplementedError as exc:
+            raise InputError(f"{label}: {exc} (compression method {info.compress_type})", hint="unzip it yourself and import the folder") from None
+        except DAMAGED as exc:
+            raise InputError(f"{label}: the zip is damaged or truncated ({exc})", hint="download the export again") from None
         self.produced = 0
 
     def readable(self) -> bool:
@@ -130,7 +150,7 @@ class _GuardedReader(io.RawIOBase):
     def readinto(self, buffer) -> int:
         try:
             data = self.raw.read(len(buffer))
-        except (zipfile.BadZipFile, EOFError, OSError, ValueError) as exc:
+        except DAMAGED as exc:
             raise InputError(
                 f"{self.archive.label(self.info.filename)}: the zip is damaged or truncated ({exc})",
                 hint="download the export again",
@@ -138,7 +158,12 @@ class _GuardedReader(io.RawIOBase):
         n = len(data)
         buffer[:n] = data
         self.produced += n
-        self.archive.total += n
+        # The cap is on the archive's decompressed size: a member read twice (hashed, then
+        # parsed) counts once, by the furthest any read of it got.
+        seen = self.archive.produced.get(self.info.filename, 0)
+        if self.produced > seen:
+            self.archive.total += self.produced - seen
+            self.archive.produced[self.info.filename] = self.produced
         limit = max(RATIO_GRACE_BYTES, MAX_RATIO * max(self.info.compress_size, 1))
         if self.produced > limit:
             raise InputError(
@@ -153,7 +178,8 @@ class _GuardedReader(io.RawIOBase):
         return n
 
     def close(self) -> None:
-        self.raw.close()
+        if getattr(self, "raw", None) is not None:  # None when opening the member failed
+            self.raw.close()
         super().close()
 
 
@@ -162,10 +188,11 @@ class ZipSource(Source):
         self.path = path
         self.name = str(path)
         self.total = 0
+        self.produced: dict[str, int] = {}  # member -> most bytes any read of it produced
         self.max_total = max_total_bytes()
         try:
             self.zip = zipfile.ZipFile(path)
-        except (zipfile.BadZipFile, EOFError) as exc:
+        except (*DAMAGED, NotImplementedError) as exc:  # NotImplementedError: "zip file version 19.4"
             raise InputError(f"{path}: not a readable zip file ({exc})", hint="the download may be truncated: download the export again") from None
         infos = self.zip.infolist()
         if len(infos) > MAX_MEMBERS:
@@ -207,6 +234,6 @@ def open_source(path: Path) -> Source:
         return DirSource(path)
     with open(path, "rb") as fh:
         magic = fh.read(4)
-    if magic[:2] == b"PK":
+    if magic in ZIP_MAGIC:
         return ZipSource(path)
     return FileSource(path)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -19,6 +20,7 @@ from .sources import Source
 SNIFF_BYTES = 1 << 20
 MAX_FIELD_CHARS = 16 << 20  # csv's default of 131,072 would make one long bio a fatal error
 DELIMITERS = ",;\t|"
+LINE_BREAK = re.compile(rb"\r\n|\r|\n")
 
 
 def _encoding(head: bytes) -> tuple[str, int]:
@@ -31,7 +33,7 @@ def _encoding(head: bytes) -> tuple[str, int]:
         head.decode("utf-8")
         return "utf-8", 0
     except UnicodeDecodeError as exc:
-        if exc.start >= len(head) - 3:  # a multi-byte character cut by the sniff window
+        if len(head) == SNIFF_BYTES and exc.reason == "unexpected end of data":  # a character cut by the sniff window
             return "utf-8", 0
         return "cp1252", 0
 
@@ -48,12 +50,41 @@ class CsvFile:
     delimiter: str
 
 
+def undecodable_line(source: Source, member: str, encoding: str, skip: int) -> int | None:
+    """The line of the first byte `encoding` cannot decode (only on the error path: it re-reads the file).
+
+    The text layer decodes ahead of the csv reader, so the reader's own line number can be
+    thousands of lines short of the bad byte. Line breaks are counted as the reader counts them.
+    """
+    if codecs.lookup(encoding).name not in ("utf-8", "cp1252"):  # one-byte line breaks only
+        return None
+    line, carry = 1, b""
+    with source.open(member) as fh:
+        fh.read(skip)
+        while True:
+            chunk = fh.read(SNIFF_BYTES)
+            data = carry + chunk
+            try:
+                data.decode(encoding)
+                end = len(data)
+            except UnicodeDecodeError as exc:
+                if not (chunk and exc.reason == "unexpected end of data"):
+                    return line + len(LINE_BREAK.findall(data, 0, exc.start))
+                end = exc.start  # a character cut by the chunk: finish it with the next one
+            if chunk and data[end - 1:end] == b"\r":  # and a CRLF cut in two
+                end -= 1
+            line += len(LINE_BREAK.findall(data, 0, end))
+            carry = data[end:]
+            if not chunk:
+                return None
+
+
 def sniff(source: Source, member: str) -> tuple[str, int, str]:
     with source.open(member) as fh:
         head = fh.read(SNIFF_BYTES)
     encoding, skip = _encoding(head)
     text = head[skip:].decode(encoding, errors="replace")
-    sample = "\n".join(text.splitlines()[:50])
+    sample = "\n".join(re.split(r"\r\n|\r|\n", text)[:50])  # not splitlines(): it also breaks at \x1e, \x85, U+2028...
     try:
         delimiter = csv.Sniffer().sniff(sample, delimiters=DELIMITERS).delimiter
     except csv.Error:
@@ -79,7 +110,11 @@ def read_csv(source: Source, member: str, header_at: int = 0) -> tuple[CsvFile, 
             header = next(reader, [])
             while header and not any(c.strip() for c in header):
                 header = next(reader, [])
-    except (UnicodeDecodeError, csv.Error) as exc:
+    except UnicodeDecodeError:  # decoding runs ahead of the header: the bad byte may be further down
+        raw.close()
+        line = undecodable_line(source, member, encoding, skip) or reader.line_num + 1
+        raise InputError(f"{label} line {line}: not {encoding} text", hint="save the file as CSV (UTF-8) and import it again") from None
+    except csv.Error as exc:
         raw.close()
         raise InputError(f"{label}: cannot read the header ({exc})", hint="save the file as CSV (UTF-8) and try again") from None
     if not header:
@@ -94,10 +129,11 @@ def read_csv(source: Source, member: str, header_at: int = 0) -> tuple[CsvFile, 
                 for row in reader:
                     if not any(c.strip() for c in row):
                         continue
-                    yield reader.line_num, dict(zip(keys, (c.strip() for c in row)))
+                    yield reader.line_num, dict(zip(keys, (c.replace("\x00", "").strip() for c in row)))  # NUL is never text
             except UnicodeDecodeError:
+                line = undecodable_line(source, member, encoding, skip) or reader.line_num + 1
                 raise InputError(
-                    f"{label} line {reader.line_num + 1}: not {encoding} text",
+                    f"{label} line {line}: not {encoding} text",
                     hint="save the file as CSV (UTF-8) and import it again",
                 ) from None
             except csv.Error as exc:

@@ -26,7 +26,7 @@ from typing import BinaryIO
 import ijson
 
 from ..errors import InputError
-from ..snapshot import ProfileRecord
+from ..snapshot import MAX_HANDLE, ProfileRecord
 from . import AccountHint, Importer, ImportOptions, Plan, RecordError, Stream, register
 from .sources import Source
 
@@ -196,7 +196,7 @@ class XArchive(Importer):
                         yield RecordError(f"{label} record {n}", f"not a {kind!r} entry")
                         continue
                     account_id = entry.get("accountId")
-                    if isinstance(account_id, str) and account_id.isascii() and account_id.isdigit():
+                    if isinstance(account_id, str) and account_id.isascii() and account_id.isdigit() and len(account_id) <= MAX_HANDLE:
                         pid = account_id
                     elif type(account_id) is int and 0 < account_id <= MAX_SAFE_INTEGER:
                         pid = str(account_id)
@@ -213,8 +213,9 @@ class XArchive(Importer):
                     link = entry.get("userLink")
                     yield ProfileRecord(platform_id=pid, url=link if isinstance(link, str) else INTENT_LINK.format(pid))
             except ijson.JSONError as exc:
+                reason = (str(exc).strip().splitlines() or ["parse error"])[0]  # yajl adds lines quoting the text
                 raise InputError(
-                    f"{label}: invalid JSON after record {n} ({str(exc)[:120]})",
+                    f"{label}: invalid JSON after record {n} ({reason[:120]})",
                     hint="the file is damaged or truncated: download the archive again",
                 ) from None
             except UnicodeDecodeError:
