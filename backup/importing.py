@@ -22,7 +22,7 @@ from .db.models import Account, Snapshot
 from .errors import InputError, UsageError
 from .importers import AccountHint, Importer, ImportOptions, Plan, RecordError, Stream, load_builtin
 from .importers.sources import Source, open_source
-from .snapshot import ProfileRecord, complete_snapshot, ingest, last_applied_as_of, start_snapshot
+from .snapshot import IMPORT_STAGING, ProfileRecord, complete_snapshot, ingest, last_applied_as_of, start_snapshot
 
 log = logging.getLogger(__name__)
 
@@ -148,7 +148,7 @@ def _ingest_stream(conn: Connection, source: Source, account: Account, stream: S
             hint="nothing was imported; fix or re-download the export",
         )
     conn.execute(update(Snapshot).where(Snapshot.id == snapshot_id).values(bad_records=result.bad))
-    outcome = complete_snapshot(conn, snapshot_id)
+    outcome = complete_snapshot(conn, snapshot_id, staging=IMPORT_STAGING)
     result.status, result.count, result.gained, result.lost = outcome.status, outcome.count, outcome.gained, outcome.lost
     result.previous_count = outcome.previous_count
     return result

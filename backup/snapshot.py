@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from itertools import islice
+from operator import attrgetter
 
 from sqlalchemy import Connection, Engine, bindparam, insert, select, text, update
 
@@ -43,6 +44,11 @@ DROP_GUARD_MIN_PREVIOUS = 20
 MAX_PAGES = 200_000
 # Rows per executemany batch when ingesting a file.
 INGEST_BATCH = 20_000
+# Where records wait until their snapshot is applied. API snapshots stage in the persistent
+# table (they resume after a crash); an import is one transaction, so it stages in a TEMP
+# table instead: no WAL traffic, no million-row DELETE, no free pages left in the database.
+STAGING = "snapshot_items"
+IMPORT_STAGING = "audience_import_items"
 # Stored in `cursor` once the last page is saved: a resumed run goes straight to completion.
 END_OF_PAGES = "audience:end-of-pages"  # no platform cursor looks like this
 # Hostile profiles (SPEC §10) carry NUL bytes and 100k-character bios. PostgreSQL text cannot
@@ -129,7 +135,7 @@ def _item_value(record: ProfileRecord, name: str):
     return value
 
 
-def stage(conn: Connection, snapshot_id: int, first_seq: int, records: list[ProfileRecord]) -> int:
+def stage(conn: Connection, snapshot_id: int, first_seq: int, records: list[ProfileRecord], table: str = STAGING) -> int:
     """Append records to the staging table; returns how many were written.
 
     Only the fields this batch fills are bound (an X archive fills 2 of 10): binding costs
@@ -138,10 +144,10 @@ def stage(conn: Connection, snapshot_id: int, first_seq: int, records: list[Prof
     """
     if not records:
         return 0
-    fields = [f for f in _ITEM_FIELDS if f == "platform_id" or any(getattr(r, f) for r in records)]
+    fields = ["platform_id", *(f for f in _ITEM_FIELDS[1:] if any(map(attrgetter(f), records)))]
     mark = _PLACEHOLDER[conn.dialect.name]
     sql = (
-        f"INSERT INTO snapshot_items (snapshot_id, seq, {', '.join(fields)}) "
+        f"INSERT INTO {table} (snapshot_id, seq, {', '.join(fields)}) "
         f"VALUES ({', '.join([mark] * (len(fields) + 2))})"
     )
     if fields == ["platform_id", "url"]:  # the X archive's shape: the common case, without getattr
@@ -188,7 +194,9 @@ def last_applied_as_of(conn: Connection, account_id: int, kind: str) -> tuple[in
     return (row.id, row.as_of) if row else None
 
 
-def complete_snapshot(conn: Connection, snapshot_id: int, *, force: bool = False, as_of: dt.datetime | None = None) -> Outcome:
+def complete_snapshot(
+    conn: Connection, snapshot_id: int, *, force: bool = False, as_of: dt.datetime | None = None, staging: str = STAGING
+) -> Outcome:
     """All pages are in: apply the snapshot, or hold it back as `suspect` (drop guard)."""
     snap = conn.execute(select(Snapshot.__table__).where(Snapshot.id == snapshot_id)).one()
     account = conn.execute(select(Account.__table__).where(Account.id == snap.account_id)).one()
@@ -208,24 +216,31 @@ def complete_snapshot(conn: Connection, snapshot_id: int, *, force: bool = False
                 status="suspect", finished_at=now, as_of=as_of, count=received, cursor=END_OF_PAGES,
             )
         )
+        if staging != STAGING:  # kept for `snapshots accept`, which may come days later
+            conn.exec_driver_sql(f"INSERT INTO {STAGING} SELECT * FROM {staging}")
+            conn.exec_driver_sql(f"DROP TABLE {staging}")
         return Outcome(snapshot_id, snap.kind, "suspect", received, previous_count=prev_count)
 
     faults.hit("before-apply")
-    q = _ApplySQL(conn.dialect.name)
-    params = {"sid": snapshot_id, "acc": account.id, "kind": snap.kind, "platform": account.platform, "now": now, "as_of": as_of}
+    q = _ApplySQL(conn.dialect.name, staging)
+    params = {"sid": snapshot_id, "acc": account.id, "kind": snap.kind, "platform": account.platform, "now": now}
     conn.execute(q.upsert_profiles, params)
-    q.fill_members(conn, params)
-    count = conn.execute(text(f"SELECT COUNT(*) FROM {q.members}")).scalar_one()
-    lost = conn.execute(q.close_lost, params).rowcount
+    q.fill_ids(conn, params)
+    current = conn.execute(q.count_current, params).scalar_one()
+    lost = conn.execute(q.close_lost, params).rowcount if current else 0
     gained = conn.execute(q.open_gained, params).rowcount
-    _save_contacts(conn, snapshot_id, account.platform, snap.source)
-    conn.execute(text("DELETE FROM snapshot_items WHERE snapshot_id = :sid"), params)
+    count = current - lost + gained
+    conn.exec_driver_sql(f"DROP TABLE {q.ids}")
+    _save_contacts(conn, snapshot_id, account.platform, snap.source, staging)
+    if staging == STAGING:
+        conn.execute(text(f"DELETE FROM {STAGING} WHERE snapshot_id = :sid"), params)
+    else:
+        conn.exec_driver_sql(f"DROP TABLE {staging}")
     # Older suspect snapshots can no longer be accepted once a newer one is applied.
     conn.execute(text(
         "DELETE FROM snapshot_items WHERE snapshot_id IN (SELECT id FROM snapshots "
         "WHERE account_id = :acc AND kind = :kind AND status = 'suspect' AND id < :sid)"
     ), params)
-    q.drop_members(conn)
     conn.execute(
         update(Snapshot).where(Snapshot.id == snapshot_id).values(
             status="complete", finished_at=snap.finished_at or now, as_of=as_of, count=count, gained=gained,
@@ -239,31 +254,32 @@ def complete_snapshot(conn: Connection, snapshot_id: int, *, force: bool = False
 class _ApplySQL:
     """The set-based statements of completion, in the two dialects we support.
 
-    Staged rows are deduplicated by platform id (the last one seen wins), the member set goes
-    into a temporary table (no WAL traffic, an integer key), and the interval changes are two
-    anti-joins against it.
+    Staged rows are deduplicated by platform id (the last one seen wins) and upserted into
+    profiles in key order; only changed profiles are written. The interval changes are two
+    anti-joins on the natural key (account, kind, platform_id): current intervals whose id is
+    not staged get `until`, staged ids without a current interval get a new one, inserted in
+    key order. Nothing maps ids to surrogate keys.
     """
 
-    members = "audience_members"
     _fields = ("handle", "display_name", "url", "bio", "website", "followers_count", "following_count", "data")
 
-    def __init__(self, dialect: str):
-        self.sqlite = dialect == "sqlite"
+    def __init__(self, dialect: str, staging: str = STAGING):
+        sqlite = dialect == "sqlite"
         sets = ", ".join(f"{f} = COALESCE(excluded.{f}, profiles.{f})" for f in self._fields)
-        distinct = "IS NOT" if self.sqlite else "IS DISTINCT FROM"
+        distinct = "IS NOT" if sqlite else "IS DISTINCT FROM"
         changed = " OR ".join(f"profiles.{f} {distinct} COALESCE(excluded.{f}, profiles.{f})" for f in self._fields)
         cols = ", ".join(self._fields)
-        if self.sqlite:
+        if sqlite:
             # SQLite: a bare column in an aggregate query comes from the row holding max(seq).
             latest = (
-                f"SELECT :platform, platform_id, {cols}, :now, :now, MAX(seq) FROM snapshot_items "
+                f"SELECT :platform, platform_id, {cols}, :now, :now, MAX(seq) FROM {staging} "
                 "WHERE snapshot_id = :sid GROUP BY platform_id"
             )
             source = f"SELECT :platform, platform_id, {cols}, :now, :now FROM ({latest}) WHERE true"
         else:
             source = (
                 f"SELECT DISTINCT ON (platform_id) CAST(:platform AS VARCHAR(32)), platform_id, {cols}, "
-                "CAST(:now AS timestamp), CAST(:now AS timestamp) FROM snapshot_items "
+                f"CAST(:now AS timestamp), CAST(:now AS timestamp) FROM {staging} "
                 "WHERE snapshot_id = :sid ORDER BY platform_id, seq DESC"
             )
         self.upsert_profiles = _typed(
@@ -271,43 +287,36 @@ class _ApplySQL:
             f"ON CONFLICT (platform, platform_id) DO UPDATE SET {sets}, updated_at = excluded.updated_at "
             f"WHERE {changed}"
         )
-        self.close_lost = _typed(
-            "UPDATE relationships SET until_snapshot_id = :sid, until = :as_of "
-            "WHERE account_id = :acc AND kind = :kind AND until_snapshot_id IS NULL "
-            f"AND profile_id NOT IN (SELECT profile_id FROM {self.members})"
+        current = "account_id = :acc AND kind = :kind AND until_snapshot_id IS NULL"
+        self.count_current = text(f"SELECT COUNT(*) FROM relationships WHERE {current}")
+        # Both anti-joins walk their driving side in platform_id order against an index on
+        # platform_id: a merge in effect, where staging order would be a million random probes.
+        self.close_lost = text(
+            f"UPDATE relationships SET until_snapshot_id = :sid WHERE {current} "
+            f"AND NOT EXISTS (SELECT 1 FROM {self.ids} i WHERE i.platform_id = relationships.platform_id)"
         )
-        self.open_gained = _typed(
-            "INSERT INTO relationships (account_id, profile_id, kind, since_snapshot_id, since) "
-            f"SELECT CAST(:acc AS INTEGER), m.profile_id, CAST(:kind AS VARCHAR(16)), CAST(:sid AS INTEGER), :as_of "
-            f"FROM {self.members} m "
-            "WHERE NOT EXISTS (SELECT 1 FROM relationships r WHERE r.account_id = :acc AND r.kind = :kind "
-            "AND r.profile_id = m.profile_id AND r.until_snapshot_id IS NULL) ORDER BY m.profile_id"
+        self.open_gained = text(
+            "INSERT INTO relationships (account_id, kind, platform_id, since_snapshot_id, platform) "
+            "SELECT CAST(:acc AS INTEGER), CAST(:kind AS VARCHAR(16)), i.platform_id, CAST(:sid AS INTEGER), "
+            f"CAST(:platform AS VARCHAR(32)) FROM {self.ids} i WHERE NOT EXISTS (SELECT 1 FROM relationships r "
+            "WHERE r.account_id = :acc AND r.kind = :kind AND r.platform_id = i.platform_id "
+            "AND r.until_snapshot_id IS NULL) ORDER BY i.platform_id"
         )
+        self.staging, self.sqlite = staging, sqlite
 
-    def fill_members(self, conn: Connection, params: dict) -> None:
-        if self.sqlite:
-            # Probe profiles with the staged ids in key order, so the index pages stay in cache
-            # (a join driven by staging order is a million random lookups); SQLite keeps the
-            # left side of a CROSS JOIN as the outer loop.
-            conn.exec_driver_sql(f"CREATE TEMP TABLE IF NOT EXISTS {self.members} (profile_id INTEGER PRIMARY KEY)")
-            conn.exec_driver_sql(f"DELETE FROM {self.members}")
-            conn.execute(text(
-                f"INSERT OR IGNORE INTO {self.members} "
-                "WITH ids AS MATERIALIZED (SELECT platform_id FROM snapshot_items WHERE snapshot_id = :sid "
-                "ORDER BY platform_id) SELECT p.id FROM ids CROSS JOIN profiles p "
-                "ON p.platform = :platform AND p.platform_id = ids.platform_id"
-            ), params)
-        else:
-            conn.exec_driver_sql(f"CREATE TEMP TABLE IF NOT EXISTS {self.members} (profile_id BIGINT PRIMARY KEY) ON COMMIT DROP")
-            conn.execute(text(
-                f"INSERT INTO {self.members} SELECT p.id FROM snapshot_items i JOIN profiles p "
-                "ON p.platform = :platform AND p.platform_id = i.platform_id WHERE i.snapshot_id = :sid "
-                "ON CONFLICT DO NOTHING"
-            ), params)
-            conn.exec_driver_sql(f"ANALYZE {self.members}")
+    ids = "audience_snapshot_ids"
 
-    def drop_members(self, conn: Connection) -> None:
-        conn.exec_driver_sql(f"DROP TABLE IF EXISTS {self.members}")
+    def fill_ids(self, conn: Connection, params: dict) -> None:
+        """The distinct staged platform ids, in a temporary table keyed (and filled) in key order."""
+        conn.exec_driver_sql(f"DROP TABLE IF EXISTS {self.ids}")
+        rowid = " WITHOUT ROWID" if self.sqlite else ""
+        conn.exec_driver_sql(f"CREATE TEMP TABLE {self.ids} (platform_id VARCHAR(512) PRIMARY KEY){rowid}")
+        conn.execute(text(
+            f"INSERT INTO {self.ids} SELECT platform_id FROM {self.staging} WHERE snapshot_id = :sid "
+            "GROUP BY platform_id ORDER BY platform_id"
+        ), params)
+        if not self.sqlite:
+            conn.exec_driver_sql(f"ANALYZE {self.ids}")
 
 
 def _typed(sql: str):
@@ -315,19 +324,19 @@ def _typed(sql: str):
     return text(sql).bindparams(*(bindparam(p, type_=UTCDateTime()) for p in ("now", "as_of") if f":{p}" in sql))
 
 
-def _save_contacts(conn: Connection, snapshot_id: int, platform: str, source: str) -> None:
+def _save_contacts(conn: Connection, snapshot_id: int, platform: str, source: str, staging: str) -> None:
     """Contact points carried by staged records (emails in a CSV, for instance)."""
-    rows = conn.execute(text(
-        "SELECT p.id, i.contacts FROM snapshot_items i JOIN profiles p "
-        "ON p.platform = :platform AND p.platform_id = i.platform_id "
-        "WHERE i.snapshot_id = :sid AND i.contacts IS NOT NULL"
-    ), {"sid": snapshot_id, "platform": platform})
+    rows = conn.execute(
+        text(f"SELECT platform_id, contacts FROM {staging} WHERE snapshot_id = :sid AND contacts IS NOT NULL"),
+        {"sid": snapshot_id},
+    )
     values = {}
-    for profile_id, contacts in rows:
+    for platform_id, contacts in rows:
         for kind, value, consent in json.loads(contacts):
             value = _clean_text(value, MAX_TEXT)  # staged as JSON, which keeps NULs: clean like other text
-            values[(profile_id, kind, value)] = {
-                "profile_id": profile_id, "kind": kind, "value": value, "consent": consent, "source": source,
+            values[(platform_id, kind, value)] = {
+                "platform": platform, "platform_id": platform_id, "kind": kind, "value": value,
+                "consent": consent, "source": source,
             }
     if not values:
         return
@@ -335,7 +344,7 @@ def _save_contacts(conn: Connection, snapshot_id: int, platform: str, source: st
         from sqlalchemy.dialects.sqlite import insert as dialect_insert
     else:
         from sqlalchemy.dialects.postgresql import insert as dialect_insert
-    stmt = dialect_insert(ContactPoint).on_conflict_do_nothing(index_elements=["profile_id", "kind", "value"])
+    stmt = dialect_insert(ContactPoint).on_conflict_do_nothing(index_elements=["platform", "platform_id", "kind", "value"])
     conn.execute(stmt, list(values.values()))
 
 
@@ -442,9 +451,15 @@ def batched(iterable: Iterable, n: int) -> Iterator[list]:
 
 
 def ingest(conn: Connection, snapshot_id: int, records: Iterable[ProfileRecord]) -> int:
-    """Stage a stream of records (inside the caller's transaction), in flat memory."""
+    """Stage a stream of records in IMPORT_STAGING, inside the caller's transaction, in flat memory.
+
+    The caller then applies them with ``complete_snapshot(..., staging=IMPORT_STAGING)``.
+    """
+    conn.exec_driver_sql(f"DROP TABLE IF EXISTS {IMPORT_STAGING}")
+    # Same columns as the persistent staging table, by construction, on both dialects.
+    conn.exec_driver_sql(f"CREATE TEMP TABLE {IMPORT_STAGING} AS SELECT * FROM {STAGING} WHERE 1 = 0")
     staged = 0
     for chunk in batched(records, INGEST_BATCH):
-        staged += stage(conn, snapshot_id, staged, chunk)
+        staged += stage(conn, snapshot_id, staged, chunk, IMPORT_STAGING)
     conn.execute(update(Snapshot).where(Snapshot.id == snapshot_id).values(received=staged, pages=1, cursor=END_OF_PAGES))
     return staged

@@ -161,3 +161,29 @@ def test_error_messages_stay_on_one_line(run_cli, tmp_path: Path):
     r = run_cli("import", odd, "--account", "x:nobody")
     assert r.exit_code != 0 and r.exit_code != 1, r.output
     assert [line.split(":")[0] for line in r.stderr.splitlines()] in (["error"], ["error", "hint"]), r.stderr
+
+
+def test_drop_guard_holds_an_import_back_until_accepted(run_cli, tmp_path: Path, db_url: str):
+    """A night with fewer than half the followers changes nothing (exit 7) until `snapshots accept`."""
+    from tests.importers.archives import ids, write_zip, x_archive
+
+    db = ("--db", db_url)
+    full = write_zip(x_archive(followers=ids(40), generated="2026-10-01T06:00:00Z"), tmp_path / "full.zip")
+    few = write_zip(x_archive(followers=ids(10), generated="2026-10-02T06:00:00Z"), tmp_path / "few.zip")
+    assert run_cli(*db, "import", full).exit_code == 0
+    held = run_cli(*db, "import", few)
+    assert held.exit_code == 7, held.output
+    assert "HELD BACK" in held.stdout and "snapshots accept" in held.stdout
+    snaps = json.loads(run_cli(*db, "snapshots", "--json").stdout)
+    suspect = [s for s in snaps if s["status"] == "suspect"]
+    assert len(suspect) == 1 and suspect[0]["count"] == 10
+    assert run_cli(*db, "db", "verify").exit_code == 0
+    nothing = run_cli(*db, "diff", "x:ada_ex")  # nothing changed: no second complete snapshot yet
+    assert nothing.exit_code == 2 and "two complete follower snapshots" in nothing.stderr
+    again = run_cli(*db, "import", few)
+    assert again.exit_code == 0 and "already imported" in again.stdout
+    accepted = run_cli(*db, "snapshots", "accept", suspect[0]["id"])
+    assert accepted.exit_code == 0, accepted.output
+    diff = json.loads(run_cli(*db, "diff", "x:ada_ex", "--json").stdout)
+    assert (len(diff["gained"]), len(diff["lost"])) == (0, 30)
+    assert run_cli(*db, "db", "verify").exit_code == 0

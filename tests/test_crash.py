@@ -165,18 +165,18 @@ def db_state(db: Path) -> DbState:
             "FROM snapshots ORDER BY id"
         ))
         current = sorted(r[0] for r in con.execute(
-            "SELECT p.platform_id FROM relationships r JOIN profiles p ON p.id = r.profile_id "
+            "SELECT r.platform_id FROM relationships r "
             "JOIN accounts a ON a.id = r.account_id "
             "WHERE a.platform = 'x' AND a.handle = 'ana' AND r.kind = 'follower' AND r.until_snapshot_id IS NULL"
         ))
         relationships = con.execute(
-            "SELECT id, account_id, profile_id, kind, since_snapshot_id, until_snapshot_id, since, until "
-            "FROM relationships ORDER BY id"
+            "SELECT account_id, kind, platform_id, since_snapshot_id, until_snapshot_id, platform "
+            "FROM relationships ORDER BY account_id, kind, platform_id, since_snapshot_id"
         )
         relationships_sha = _sha(relationships)
         profiles_sha = _sha(con.execute(
-            "SELECT id, platform, platform_id, handle, display_name, url, followers_count, following_count, data "
-            "FROM profiles ORDER BY id"
+            "SELECT platform, platform_id, handle, display_name, url, followers_count, following_count, data "
+            "FROM profiles ORDER BY platform, platform_id"
         ))
         staging = tuple(con.execute("SELECT snapshot_id, COUNT(*) FROM snapshot_items GROUP BY snapshot_id ORDER BY 1"))
     finally:

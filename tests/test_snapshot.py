@@ -103,20 +103,25 @@ def night(engine: Engine, account: Account, ns: Iterable[int]) -> Outcome:
 def current(engine: Engine, account: Account, kind: str = KIND) -> set[str]:
     with engine.connect() as conn:
         return set(conn.execute(
-            select(Profile.platform_id).join(Relationship, Relationship.profile_id == Profile.id).where(
+            select(Relationship.platform_id).where(
                 Relationship.account_id == account.id, Relationship.kind == kind, Relationship.until_snapshot_id.is_(None),
             )
         ).scalars())
 
 
 def intervals(engine: Engine, account: Account) -> list[tuple]:
-    """Every relationship row as (platform id, since snapshot, until snapshot, since, until)."""
+    """Every relationship row as (platform id, since snapshot, until snapshot, since time, until time).
+
+    The times are those of the snapshots that opened and closed the interval.
+    """
+    since, until = Snapshot.__table__.alias("since_s"), Snapshot.__table__.alias("until_s")
     with engine.connect() as conn:
         return [tuple(r) for r in conn.execute(
-            select(Profile.platform_id, Relationship.since_snapshot_id, Relationship.until_snapshot_id,
-                   Relationship.since, Relationship.until)
-            .join(Profile, Profile.id == Relationship.profile_id)
-            .where(Relationship.account_id == account.id).order_by(Profile.platform_id, Relationship.since_snapshot_id)
+            select(Relationship.platform_id, Relationship.since_snapshot_id, Relationship.until_snapshot_id,
+                   since.c.as_of, until.c.as_of)
+            .join(since, since.c.id == Relationship.since_snapshot_id)
+            .outerjoin(until, until.c.id == Relationship.until_snapshot_id)
+            .where(Relationship.account_id == account.id).order_by(Relationship.platform_id, Relationship.since_snapshot_id)
         )]
 
 
@@ -217,8 +222,8 @@ def test_an_unchanged_night_adds_one_snapshot_row_and_nothing_else(engine: Engin
     account = add_account(engine)
     night(engine, account, range(10))
     with engine.connect() as conn:
-        relationships_before = conn.execute(select(Relationship.__table__).order_by(Relationship.id)).all()
-        profiles_before = conn.execute(select(Profile.__table__).order_by(Profile.id)).all()
+        relationships_before = conn.execute(select(Relationship.__table__).order_by(Relationship.account_id, Relationship.kind, Relationship.platform_id, Relationship.since_snapshot_id)).all()
+        profiles_before = conn.execute(select(Profile.__table__).order_by(Profile.platform, Profile.platform_id)).all()
     snapshots_before = count_rows(engine, Snapshot)
 
     out = night(engine, account, range(10))
@@ -227,9 +232,9 @@ def test_an_unchanged_night_adds_one_snapshot_row_and_nothing_else(engine: Engin
     assert count_rows(engine, Snapshot) == snapshots_before + 1
     assert count_rows(engine, SnapshotItem) == 0
     with engine.connect() as conn:
-        assert conn.execute(select(Relationship.__table__).order_by(Relationship.id)).all() == relationships_before
+        assert conn.execute(select(Relationship.__table__).order_by(Relationship.account_id, Relationship.kind, Relationship.platform_id, Relationship.since_snapshot_id)).all() == relationships_before
         # Unchanged profiles are not rewritten (updated_at included).
-        assert conn.execute(select(Profile.__table__).order_by(Profile.id)).all() == profiles_before
+        assert conn.execute(select(Profile.__table__).order_by(Profile.platform, Profile.platform_id)).all() == profiles_before
     assert_verified(engine)
 
 

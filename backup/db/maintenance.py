@@ -76,7 +76,7 @@ INVARIANTS = {
                             AND r.until_snapshot_id IS NULL)
     """,
     "relationship intervals ending before they start": """
-        SELECT r.id FROM relationships r
+        SELECT r.platform_id FROM relationships r
         JOIN snapshots a ON a.id = r.since_snapshot_id
         JOIN snapshots b ON b.id = r.until_snapshot_id
         WHERE b.seq <= a.seq

@@ -85,32 +85,50 @@ def kinds_of(conn: Connection, account_id: int) -> list[str]:
 
 
 _PROFILE_COLS = "p.platform, p.platform_id, p.handle, p.display_name"
-_MEMBER_AT = """
-    SELECT r.profile_id FROM relationships r
+# Is profile c.platform_id a member at the snapshot applied as number {seq}?
+_MEMBER_AT = """EXISTS (
+    SELECT 1 FROM relationships r
     JOIN snapshots s1 ON s1.id = r.since_snapshot_id
     LEFT JOIN snapshots s2 ON s2.id = r.until_snapshot_id
-    WHERE r.account_id = :acc AND r.kind = :kind AND s1.seq <= {seq}
-      AND (r.until_snapshot_id IS NULL OR s2.seq > {seq})
+    WHERE r.account_id = :acc AND r.kind = :kind AND r.platform_id = c.platform_id
+      AND s1.seq <= {seq} AND (r.until_snapshot_id IS NULL OR s2.seq > {seq}))"""
+# Only a profile whose interval opened or closed in a snapshot after a, up to b, can differ.
+_CANDIDATES = """
+    WITH between_ AS (SELECT id FROM snapshots WHERE account_id = :acc AND kind = :kind AND seq > :a AND seq <= :b),
+    c AS (
+        SELECT platform_id FROM relationships
+        WHERE account_id = :acc AND kind = :kind AND since_snapshot_id IN (SELECT id FROM between_)
+        UNION
+        SELECT platform_id FROM relationships
+        WHERE until_snapshot_id IS NOT NULL AND until_snapshot_id IN (SELECT id FROM between_)
+          AND account_id = :acc AND kind = :kind
+    )
 """
 
 
 def iter_diff(conn: Connection, account_id: int, kind: str, a: AppliedSnapshot, b: AppliedSnapshot) -> tuple[Iterator[dict], Iterator[dict]]:
-    """(gained, lost) profiles between applied snapshots a (earlier) and b (later)."""
+    """(gained, lost) profiles between applied snapshots a (earlier) and b (later).
+
+    Consecutive snapshots: the intervals b opened and closed. Otherwise: the profiles touched
+    by any snapshot in between, each checked for membership at a and at b. Either way the
+    cost follows the number of changes, not the size of the audience.
+    """
     params = {"acc": account_id, "kind": kind, "a": a.seq, "b": b.seq, "bid": b.id}
+    join = "JOIN profiles p ON p.platform = r.platform AND p.platform_id = r.platform_id"
     if b.seq == a.seq + 1:
         gained_sql = (
-            f"SELECT {_PROFILE_COLS} FROM relationships r JOIN profiles p ON p.id = r.profile_id "
+            f"SELECT {_PROFILE_COLS} FROM relationships r {join} "
             "WHERE r.since_snapshot_id = :bid AND r.account_id = :acc AND r.kind = :kind ORDER BY p.platform_id"
         )
-        lost_sql = gained_sql.replace("r.since_snapshot_id", "r.until_snapshot_id")
+        lost_sql = gained_sql.replace("r.since_snapshot_id = :bid", "r.until_snapshot_id IS NOT NULL AND r.until_snapshot_id = :bid")
     else:
         at_a, at_b = _MEMBER_AT.format(seq=":a"), _MEMBER_AT.format(seq=":b")
-        gained_sql = (
-            f"SELECT {_PROFILE_COLS} FROM profiles p WHERE p.id IN ({at_b}) AND p.id NOT IN ({at_a}) ORDER BY p.platform_id"
+        pick = (
+            f"{_CANDIDATES} SELECT {_PROFILE_COLS} FROM c JOIN accounts acc ON acc.id = :acc "
+            "JOIN profiles p ON p.platform = acc.platform AND p.platform_id = c.platform_id WHERE "
         )
-        lost_sql = (
-            f"SELECT {_PROFILE_COLS} FROM profiles p WHERE p.id IN ({at_a}) AND p.id NOT IN ({at_b}) ORDER BY p.platform_id"
-        )
+        gained_sql = f"{pick} {at_b} AND NOT {at_a} ORDER BY p.platform_id"
+        lost_sql = f"{pick} {at_a} AND NOT {at_b} ORDER BY p.platform_id"
 
     def rows(sql: str) -> Iterator[dict]:
         for r in conn.execute(text(sql), params):

@@ -38,7 +38,6 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_persons'))
     )
     op.create_table('profiles',
-    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('platform', sa.String(length=32), nullable=False),
     sa.Column('platform_id', sa.String(length=512), nullable=False),
     sa.Column('handle', sa.String(length=512), nullable=True),
@@ -53,11 +52,11 @@ def upgrade() -> None:
     sa.Column('first_seen_at', sa.DateTime(), nullable=False),
     sa.Column('updated_at', sa.DateTime(), nullable=False),
     sa.ForeignKeyConstraint(['person_id'], ['persons.id'], name=op.f('fk_profiles_person_id_persons'), ondelete='SET NULL'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_profiles')),
-    sa.UniqueConstraint('platform', 'platform_id', name=op.f('uq_profiles_platform_platform_id'))
+    sa.PrimaryKeyConstraint('platform', 'platform_id', name=op.f('pk_profiles')),
+    sqlite_with_rowid=False
     )
     with op.batch_alter_table('profiles', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_profiles_person_id'), ['person_id'], unique=False)
+        batch_op.create_index('ix_profiles_person_id', ['person_id'], unique=False, sqlite_where=sa.text('person_id IS NOT NULL'), postgresql_where=sa.text('person_id IS NOT NULL'))
 
     op.create_table('snapshots',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -88,40 +87,39 @@ def upgrade() -> None:
     op.create_table('contact_points',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('person_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
-    sa.Column('profile_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('platform', sa.String(length=32), nullable=True),
+    sa.Column('platform_id', sa.String(length=512), nullable=True),
     sa.Column('kind', sa.String(length=16), nullable=False),
     sa.Column('value', sa.Text(), nullable=False),
     sa.Column('source', sa.Text(), nullable=False),
     sa.Column('consent', sa.String(length=16), nullable=True),
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.ForeignKeyConstraint(['person_id'], ['persons.id'], name=op.f('fk_contact_points_person_id_persons'), ondelete='SET NULL'),
-    sa.ForeignKeyConstraint(['profile_id'], ['profiles.id'], name=op.f('fk_contact_points_profile_id_profiles'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['platform', 'platform_id'], ['profiles.platform', 'profiles.platform_id'], name=op.f('fk_contact_points_platform_profiles'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_contact_points')),
-    sa.UniqueConstraint('profile_id', 'kind', 'value', name=op.f('uq_contact_points_profile_id_kind_value'))
+    sa.UniqueConstraint('platform', 'platform_id', 'kind', 'value', name=op.f('uq_contact_points_platform_platform_id_kind_value'))
     )
     with op.batch_alter_table('contact_points', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_contact_points_person_id'), ['person_id'], unique=False)
 
     op.create_table('relationships',
-    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('account_id', sa.Integer(), nullable=False),
-    sa.Column('profile_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('kind', sa.String(length=16), nullable=False),
+    sa.Column('platform_id', sa.String(length=512), nullable=False),
     sa.Column('since_snapshot_id', sa.Integer(), nullable=False),
+    sa.Column('platform', sa.String(length=32), nullable=False),
     sa.Column('until_snapshot_id', sa.Integer(), nullable=True),
-    sa.Column('since', sa.DateTime(), nullable=False),
-    sa.Column('until', sa.DateTime(), nullable=True),
     sa.ForeignKeyConstraint(['account_id'], ['accounts.id'], name=op.f('fk_relationships_account_id_accounts'), ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['profile_id'], ['profiles.id'], name=op.f('fk_relationships_profile_id_profiles'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['platform', 'platform_id'], ['profiles.platform', 'profiles.platform_id'], name=op.f('fk_relationships_platform_profiles'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['since_snapshot_id'], ['snapshots.id'], name=op.f('fk_relationships_since_snapshot_id_snapshots')),
     sa.ForeignKeyConstraint(['until_snapshot_id'], ['snapshots.id'], name=op.f('fk_relationships_until_snapshot_id_snapshots')),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_relationships'))
+    sa.PrimaryKeyConstraint('account_id', 'kind', 'platform_id', 'since_snapshot_id', name=op.f('pk_relationships')),
+    sqlite_with_rowid=False
     )
     with op.batch_alter_table('relationships', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_relationships_profile_id'), ['profile_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_relationships_since_snapshot_id'), ['since_snapshot_id'], unique=False)
         batch_op.create_index('ix_relationships_until_snapshot_id', ['until_snapshot_id'], unique=False, sqlite_where=sa.text('until_snapshot_id IS NOT NULL'), postgresql_where=sa.text('until_snapshot_id IS NOT NULL'))
-        batch_op.create_index('uq_relationships_current', ['account_id', 'kind', 'profile_id'], unique=True, sqlite_where=sa.text('until_snapshot_id IS NULL'), postgresql_where=sa.text('until_snapshot_id IS NULL'))
+        batch_op.create_index('uq_relationships_current', ['account_id', 'kind', 'platform_id'], unique=True, sqlite_where=sa.text('until_snapshot_id IS NULL'), postgresql_where=sa.text('until_snapshot_id IS NULL'))
 
     op.create_table('snapshot_items',
     sa.Column('snapshot_id', sa.Integer(), nullable=False),
@@ -138,7 +136,7 @@ def upgrade() -> None:
     sa.Column('contacts', sa.Text(), nullable=True),
     sa.ForeignKeyConstraint(['snapshot_id'], ['snapshots.id'], name=op.f('fk_snapshot_items_snapshot_id_snapshots'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('snapshot_id', 'seq', name=op.f('pk_snapshot_items')),
-    sqlite_with_rowid=False,
+    sqlite_with_rowid=False
     )
 
 
@@ -148,7 +146,6 @@ def downgrade() -> None:
         batch_op.drop_index('uq_relationships_current', sqlite_where=sa.text('until_snapshot_id IS NULL'), postgresql_where=sa.text('until_snapshot_id IS NULL'))
         batch_op.drop_index('ix_relationships_until_snapshot_id', sqlite_where=sa.text('until_snapshot_id IS NOT NULL'), postgresql_where=sa.text('until_snapshot_id IS NOT NULL'))
         batch_op.drop_index(batch_op.f('ix_relationships_since_snapshot_id'))
-        batch_op.drop_index(batch_op.f('ix_relationships_profile_id'))
 
     op.drop_table('relationships')
     with op.batch_alter_table('contact_points', schema=None) as batch_op:
@@ -161,7 +158,7 @@ def downgrade() -> None:
 
     op.drop_table('snapshots')
     with op.batch_alter_table('profiles', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_profiles_person_id'))
+        batch_op.drop_index('ix_profiles_person_id', sqlite_where=sa.text('person_id IS NOT NULL'), postgresql_where=sa.text('person_id IS NOT NULL'))
 
     op.drop_table('profiles')
     op.drop_table('persons')

@@ -43,7 +43,7 @@ def profiles(db: Path) -> dict[str, tuple]:
     rows = query(
         db,
         "SELECT p.platform_id, p.handle, p.display_name, p.website, p.bio, p.followers_count FROM profiles p "
-        "JOIN relationships r ON r.profile_id = p.id AND r.until_snapshot_id IS NULL",
+        "JOIN relationships r ON r.platform = p.platform AND r.platform_id = p.platform_id AND r.until_snapshot_id IS NULL",
     )
     return {r[0]: r[1:] for r in rows}
 
@@ -86,7 +86,7 @@ def test_emails_become_contact_points_with_unknown_consent(account, run_cli, tmp
     path.write_bytes(csv_bytes([HEADER, *ROWS, ["", "Only Email", "only@example.net", ""]]))
     r = run_cli("import", path, "--account", account)
     assert r.exit_code == 0, r.output
-    rows = query(db_file, "SELECT p.platform_id, c.kind, c.value, c.consent FROM contact_points c JOIN profiles p ON p.id = c.profile_id ORDER BY c.value")
+    rows = query(db_file, "SELECT c.platform_id, c.kind, c.value, c.consent FROM contact_points c ORDER BY c.value")
     assert rows == [
         ("carmen@mastodon.social", "email", "carmen.ruiz@example.com", "unknown"),
         ("jose@mastodon.social", "email", "jose@example.org", "unknown"),

@@ -32,7 +32,7 @@ def summary(run_cli) -> list[tuple]:
 def stored_ids(db: Path, kind: str = "follower") -> set[str]:
     rows = query(
         db,
-        "SELECT p.platform_id FROM relationships r JOIN profiles p ON p.id = r.profile_id "
+        "SELECT r.platform_id FROM relationships r "
         "WHERE r.kind = :kind AND r.until_snapshot_id IS NULL",
         kind=kind,
     )
