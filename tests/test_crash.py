@@ -157,6 +157,22 @@ def _sha(rows) -> str:
     return h.hexdigest()
 
 
+def kill_after(proc: subprocess.Popen, delay: float, started=None) -> tuple[str, str]:
+    """SIGKILL `proc` `delay` seconds after it started (or after `started()` turns true); its output."""
+    try:
+        deadline = time.monotonic() + TIMEOUT
+        while started is not None and not started() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.005)
+        time.sleep(delay)
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+        return proc.communicate(timeout=TIMEOUT)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
 def db_state(db: Path) -> DbState:
     con = sqlite3.connect(db)
     try:
@@ -346,15 +362,7 @@ def test_import_killed_at_a_random_time_is_all_or_nothing(import_world: ImportWo
     delay = stratified_delay(seed, len(RANDOM_SEEDS), import_world.duration)
     args = _cli_args(db, "import", import_world.night2, "--account", "x:ana", "--as-of", NIGHT2_AS_OF, "--json")
     proc = subprocess.Popen(args, env=_env(db.parent / "home"), cwd=db.parent, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        time.sleep(delay)
-        if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGKILL)
-        out, err = proc.communicate(timeout=TIMEOUT)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    out, err = kill_after(proc, delay)
     assert proc.returncode in (KILLED, 0), _output(proc, out, err)
     assert_verify_clean(db)
     state = db_state(db)
@@ -595,18 +603,7 @@ def test_api_snapshot_killed_at_a_random_time_resumes(api_world: ApiWorld, seed:
     delay = stratified_delay(seed, len(API_RANDOM_SEEDS), API_PAGES * API_RANDOM_DELAY * 1.25)
     args = [sys.executable, str(api_world.driver), str(db), "night2", str(log), "run", str(API_RANDOM_DELAY)]
     proc = subprocess.Popen(args, env=_env(db.parent / "home"), cwd=db.parent, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        deadline = time.monotonic() + TIMEOUT
-        while not requested(log) and proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.005)
-        time.sleep(delay)
-        if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGKILL)
-        out, err = proc.communicate(timeout=TIMEOUT)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    out, err = kill_after(proc, delay, started=lambda: requested(log))
     assert proc.returncode in (KILLED, 0), _output(proc, out, err)
     assert_verify_clean(db)
     state = db_state(db)

@@ -257,24 +257,12 @@ def growth_note(before: tuple[int, int], after: tuple[int, int]) -> str:
 # The bare sqlite3 baseline (runs in a child: `bench_import.py --_bare ZIP DB`)
 
 
-class _Chained:
-    def __init__(self, head: bytes, fh):
-        self.head, self.fh = head, fh
-
-    def read(self, n: int = -1) -> bytes:
-        if self.head:
-            if n < 0:
-                data, self.head = self.head + self.fh.read(), b""
-                return data
-            data, self.head = self.head[:n], self.head[n:]
-            return data
-        return self.fh.read(n)
-
-
 def bare_child(zip_path: str, db_path: str, cache_kib: int) -> None:
     import sqlite3
 
     import ijson
+
+    from backup.importers.x_archive import _Chained  # the same "skip to =" stream adapter
 
     t0 = time.perf_counter()
     rows = []
