@@ -15,7 +15,7 @@ import typer
 
 from . import __version__
 from .commands import accounts, db, demo, diff, imports, init, snapshots
-from .commands.common import State, click
+from .commands.common import State, click, print_error, report_error
 from .errors import AudienceError
 from .logs import redact, setup_logging
 
@@ -61,17 +61,6 @@ app.add_typer(db.app, name="db")
 log = logging.getLogger("backup")
 
 
-def _one_line(text: str) -> str:
-    """Messages quote file names and records, which can hold line breaks: keep each message one line."""
-    return redact(" ".join(text.split("\n"))).replace("\r", " ")
-
-
-def _fail(message: str, hint: str | None = None) -> None:
-    sys.stderr.write(f"error: {_one_line(message)}\n")
-    if hint:
-        sys.stderr.write(f"hint: {_one_line(hint)}\n")
-
-
 def main(argv: list[str] | None = None) -> int:
     verbose = any(a in ("-v", "--verbose") for a in (argv if argv is not None else sys.argv[1:]))
     try:
@@ -86,10 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         exc.show(file=sys.stderr)
         code = 2
     except AudienceError as exc:
-        if exc.exit_code == 0:  # e.g. the run lock is busy: say so, but it is not a failure
-            sys.stderr.write(f"{_one_line(exc.message)}\n")
-        else:
-            _fail(exc.message, exc.hint)
+        report_error(exc)
         code = exc.exit_code
     except KeyboardInterrupt:
         sys.stderr.write("interrupted; what was saved is kept, and the next run resumes\n")
@@ -97,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # a bug: say so plainly, traceback only when asked
         if verbose:
             sys.stderr.write(redact(traceback.format_exc()))
-        _fail(f"internal error: {type(exc).__name__}: {exc}", "run again with -v for the traceback, and report it")
+        print_error(f"internal error: {type(exc).__name__}: {exc}", "run again with -v for the traceback, and report it")
         code = 1
     if argv is None:
         sys.exit(code)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -116,7 +116,14 @@ def _good_records(stream: Stream, result: StreamResult) -> Iterator[ProfileRecor
         yield item
 
 
-def _ingest_stream(conn: Connection, source: Source, account: Account, stream: Stream, as_of: dt.datetime, source_name: str) -> StreamResult:
+# Called with a line of status while a file is read, e.g. "x:ana follower: 20,000 records read".
+Progress = Callable[[str], None]
+
+
+def _ingest_stream(
+    conn: Connection, source: Source, account: Account, stream: Stream, as_of: dt.datetime, source_name: str,
+    progress: Progress | None = None,
+) -> StreamResult:
     content_hash = source.sha256(stream.files)
     done = conn.execute(
         select(Snapshot.id, Snapshot.status).where(
@@ -135,7 +142,11 @@ def _ingest_stream(conn: Connection, source: Source, account: Account, stream: S
         )
     snapshot_id = start_snapshot(conn, account, stream.kind, source_name, as_of, content_hash)
     result = StreamResult(stream.kind, stream.files, snapshot_id, "running")
-    staged = ingest(conn, snapshot_id, _good_records(stream, result))
+    what = f"{account.ref} {stream.kind}"
+    report = (lambda n: progress(f"{what}: {n:,} records read")) if progress else None
+    staged = ingest(conn, snapshot_id, _good_records(stream, result), report)
+    if progress:
+        progress(f"{what}: {staged:,} records read; saving")
     total = staged + result.bad
     where = ", ".join(source.label(f) for f in stream.files)
     if total == 0:
@@ -161,6 +172,7 @@ def import_path(
     account_ref: str | None = None,
     options: ImportOptions | None = None,
     as_of: dt.datetime | None = None,
+    progress: Progress | None = None,
 ) -> ImportResult:
     """Import one zip, folder or file, atomically."""
     options = options or ImportOptions()
@@ -171,7 +183,7 @@ def import_path(
         when = as_of or plan.as_of or dt.datetime.fromtimestamp(Path(path).stat().st_mtime, dt.timezone.utc)
         with engine.begin() as conn:
             account, created = _account_for(conn, plan, account_ref)
-            results = [_ingest_stream(conn, source, account, s, when, Path(path).name) for s in plan.streams]
+            results = [_ingest_stream(conn, source, account, s, when, Path(path).name, progress) for s in plan.streams]
             faults.hit("before-commit")
         faults.hit("committed")
         return ImportResult(str(path), importer.name, account.ref, created, when, results)

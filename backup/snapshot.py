@@ -450,10 +450,13 @@ def batched(iterable: Iterable, n: int) -> Iterator[list]:
         yield chunk
 
 
-def ingest(conn: Connection, snapshot_id: int, records: Iterable[ProfileRecord]) -> int:
+def ingest(
+    conn: Connection, snapshot_id: int, records: Iterable[ProfileRecord], progress: Callable[[int], None] | None = None
+) -> int:
     """Stage a stream of records in IMPORT_STAGING, inside the caller's transaction, in flat memory.
 
     The caller then applies them with ``complete_snapshot(..., staging=IMPORT_STAGING)``.
+    `progress`, if given, is called with the number of records staged so far after each batch.
     """
     conn.exec_driver_sql(f"DROP TABLE IF EXISTS {IMPORT_STAGING}")
     # Same columns as the persistent staging table, by construction, on both dialects.
@@ -461,5 +464,7 @@ def ingest(conn: Connection, snapshot_id: int, records: Iterable[ProfileRecord])
     staged = 0
     for chunk in batched(records, INGEST_BATCH):
         staged += stage(conn, snapshot_id, staged, chunk, IMPORT_STAGING)
+        if progress:
+            progress(staged)
     conn.execute(update(Snapshot).where(Snapshot.id == snapshot_id).values(received=staged, pages=1, cursor=END_OF_PAGES))
     return staged

@@ -187,3 +187,16 @@ def test_drop_guard_holds_an_import_back_until_accepted(run_cli, tmp_path: Path,
     diff = json.loads(run_cli(*db, "diff", "x:ada_ex", "--json").stdout)
     assert (len(diff["gained"]), len(diff["lost"])) == (0, 30)
     assert run_cli(*db, "db", "verify").exit_code == 0
+
+
+def test_a_bad_path_does_not_stop_the_others(run_cli, examples: Path, tmp_path: Path):
+    """Each PATH is its own transaction: the good ones are imported, the exit code is the highest."""
+    junk = tmp_path / "notes.txt"
+    junk.write_text("just some notes\n")
+    r = run_cli("import", junk, examples / "x-archive-2026-10-01", "--json")
+    assert r.exit_code == 3, r.output
+    assert r.stderr.count("error: ") == 1 and "notes.txt" in r.stderr
+    doc = json.loads(r.stdout)
+    assert doc[0]["account"] == "x:ada_ex" and [s["count"] for s in doc[0]["snapshots"]] == [40, 8]
+    assert doc[1]["path"].endswith("notes.txt") and doc[1]["exit_code"] == 3
+    assert len(json.loads(run_cli("snapshots", "--json").stdout)) == 2

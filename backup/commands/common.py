@@ -22,7 +22,8 @@ from typer.core import TyperGroup
 from ..config import resolve_db_url
 from ..db.engine import checkpoint, make_engine
 from ..db.migrate import ensure_schema
-from ..errors import UsageError
+from ..errors import AudienceError, UsageError
+from ..logs import redact
 
 log = logging.getLogger("backup")
 
@@ -68,6 +69,25 @@ def stdout() -> Console:
 
 def stderr() -> Console:
     return Console(file=sys.stderr, highlight=False, soft_wrap=True)
+
+
+def one_line(text: str) -> str:
+    """Messages quote file names and records, which can hold line breaks: keep each message one line."""
+    return redact(" ".join(text.split("\n"))).replace("\r", " ")
+
+
+def print_error(message: str, hint: str | None = None) -> None:
+    """The `error: ...` line (and `hint: ...` line) of SPEC §4, on stderr."""
+    sys.stderr.write(f"error: {one_line(message)}\n")
+    if hint:
+        sys.stderr.write(f"hint: {one_line(hint)}\n")
+
+
+def report_error(exc: AudienceError) -> None:
+    if exc.exit_code == 0:  # e.g. the run lock is busy: say so, but it is not a failure
+        sys.stderr.write(f"{one_line(exc.message)}\n")
+    else:
+        print_error(exc.message, exc.hint)
 
 
 def emit_json(document: Any) -> None:

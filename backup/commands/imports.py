@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import List, Optional
 
 import typer
+from rich.progress import Progress, SpinnerColumn, TextColumn
 
 from ..importers import ImportOptions
 from ..importers.csv_generic import parse_mapping
 from ..importing import ImportResult, import_path
 from ..lock import run_lock
 from ..snapshot import recover_interrupted
-from .common import emit_json, parse_date, state, stdout
+from ..errors import AudienceError
+from .common import emit_json, one_line, parse_date, report_error, state, stderr, stdout
 
 log = logging.getLogger("backup")
 SHOW_BAD_RECORDS = 10
@@ -31,22 +36,51 @@ def import_(
     wait: bool = typer.Option(False, "--wait", help="Wait for another run on this database instead of exiting."),
     json_: bool = typer.Option(False, "--json", help="Print one JSON document."),
 ) -> None:
-    """Import data-export files: a zip, a folder, or single files; the format is detected."""
+    """Import data-export files: a zip, a folder, or single files; the format is detected.
+
+    Each PATH is imported on its own, in one transaction: a bad one is reported and changes
+    nothing, and the others are still imported. The exit code is the highest that applies.
+    """
     st = state(ctx)
     options = ImportOptions(platform=platform.lower() if platform else None, kind=kind, mapping=parse_mapping(map_))
     when = parse_date(as_of, "--as-of")
     engine = st.engine()
     results: list[ImportResult] = []
+    failures: list[tuple[Path, AudienceError]] = []
     with run_lock(engine, wait=wait):
         with engine.begin() as conn:
             recover_interrupted(conn)
         for path in paths:
-            results.append(import_path(engine, path, account_ref=account, options=options, as_of=when))
+            try:
+                with _progress(st.quiet) as progress:
+                    results.append(import_path(engine, path, account_ref=account, options=options, as_of=when, progress=progress))
+            except AudienceError as exc:
+                if len(paths) == 1:
+                    raise  # the error boundary reports it
+                report_error(exc)
+                failures.append((path, exc))
+                continue
             _report(results[-1], json_)
     if json_:
-        emit_json([_as_json(r) for r in results])
+        emit_json([_as_json(r) for r in results] + [
+            {"path": str(p), "error": one_line(e.message), "exit_code": e.exit_code} for p, e in failures
+        ])
+    codes = [e.exit_code for _, e in failures]
     if any(s.status == "suspect" for r in results for s in r.streams):
-        raise typer.Exit(EXIT_SUSPECT)
+        codes.append(EXIT_SUSPECT)
+    if codes:
+        raise typer.Exit(max(codes))
+
+
+@contextlib.contextmanager
+def _progress(quiet: bool) -> Iterator[Callable[[str], None] | None]:
+    """A record counter on stderr while a file is read, only for a person watching a terminal."""
+    if quiet or not sys.stderr.isatty():
+        yield None
+        return
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), console=stderr(), transient=True) as bar:
+        task = bar.add_task("reading", total=None)
+        yield lambda status: bar.update(task, description=status)
 
 
 KIND_PLURAL = {"follower": "followers", "following": "following", "connection": "connections", "subscriber": "subscribers"}
