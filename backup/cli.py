@@ -12,11 +12,12 @@ import sys
 import traceback
 
 import typer
+from sqlalchemy.exc import OperationalError
 
 from . import __version__
 from .commands import accounts, db, demo, diff, imports, init, snapshots
 from .commands.common import State, click, print_error, report_error
-from .errors import AudienceError
+from .errors import AudienceError, TransientError
 from .logs import redact, setup_logging
 
 app = typer.Typer(
@@ -61,6 +62,10 @@ app.add_typer(db.app, name="db")
 log = logging.getLogger("backup")
 
 
+def _locked(exc: OperationalError) -> bool:
+    return "database is locked" in str(exc.orig) or "database table is locked" in str(exc.orig)
+
+
 def main(argv: list[str] | None = None) -> int:
     verbose = any(a in ("-v", "--verbose") for a in (argv if argv is not None else sys.argv[1:]))
     try:
@@ -80,11 +85,19 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write("interrupted; what was saved is kept, and the next run resumes\n")
         code = 130
-    except Exception as exc:  # a bug: say so plainly, traceback only when asked
-        if verbose:
-            sys.stderr.write(redact(traceback.format_exc()))
-        print_error(f"internal error: {type(exc).__name__}: {exc}", "run again with -v for the traceback, and report it")
-        code = 1
+    except Exception as exc:
+        if isinstance(exc, OperationalError) and _locked(exc):
+            busy = TransientError(
+                "the database stayed locked by another audience command for longer than the busy timeout",
+                hint="run again when the other command (a backup or an import) has finished",
+            )
+            report_error(busy)
+            code = busy.exit_code
+        else:  # a bug: say so plainly, traceback only when asked
+            if verbose:
+                sys.stderr.write(redact(traceback.format_exc()))
+            print_error(f"internal error: {type(exc).__name__}: {exc}", "run again with -v for the traceback, and report it")
+            code = 1
     if argv is None:
         sys.exit(code)
     return code

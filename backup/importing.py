@@ -18,6 +18,7 @@ from sqlalchemy import Connection, Engine, select, update
 
 from . import accounts, faults
 from .db import orm
+from .db.engine import write
 from .db.models import Account, Snapshot
 from .errors import InputError, UsageError
 from .importers import AccountHint, Importer, ImportOptions, Plan, RecordError, Stream, load_builtin
@@ -181,7 +182,7 @@ def import_path(
         importer = detect(source, options)
         plan = importer.plan(source, options)
         when = as_of or plan.as_of or dt.datetime.fromtimestamp(Path(path).stat().st_mtime, dt.timezone.utc)
-        with engine.begin() as conn:
+        with write(engine) as conn:
             account, created = _account_for(conn, plan, account_ref)
             results = [_ingest_stream(conn, source, account, s, when, Path(path).name, progress) for s in plan.streams]
             faults.hit("before-commit")

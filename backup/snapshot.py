@@ -32,6 +32,7 @@ from operator import attrgetter
 from sqlalchemy import Connection, Engine, bindparam, insert, select, text, update
 
 from . import faults
+from .db.engine import write
 from .db.models import Account, ContactPoint, Snapshot, UTCDateTime, utcnow
 from .errors import RepeatedCursor, TransientError, UsageError
 
@@ -354,7 +355,7 @@ def _save_contacts(conn: Connection, snapshot_id: int, platform: str, source: st
 
 def accept_snapshot(engine: Engine, snapshot_id: int) -> Outcome:
     """Apply a snapshot the drop guard held back (SPEC §4 `snapshots accept`)."""
-    with engine.begin() as conn:
+    with write(engine) as conn:
         snap = conn.execute(select(Snapshot.__table__).where(Snapshot.id == snapshot_id)).first()
         if snap is None:
             raise UsageError(f"there is no snapshot {snapshot_id}", hint="`audience snapshots` lists them")
@@ -400,7 +401,7 @@ def run_api_snapshot(
     Each page and its cursor are committed together; an exception leaves the snapshot
     `partial` with the cursor of the first page not yet saved, and is re-raised.
     """
-    with engine.begin() as conn:
+    with write(engine) as conn:
         resumable = conn.execute(
             select(Snapshot.id, Snapshot.cursor).where(
                 Snapshot.account_id == account.id, Snapshot.kind == kind, Snapshot.source == "api",
@@ -432,14 +433,14 @@ def run_api_snapshot(
             if pages > max_pages:
                 raise TransientError(f"{account.ref} {kind}: more than {max_pages} pages; stopped")
             faults.hit("page-fetched")
-            with engine.begin() as conn:
+            with write(engine) as conn:
                 save_page(conn, snapshot_id, page.profiles, page.next_cursor)
             faults.hit("page-committed")
             cursor = END_OF_PAGES if page.next_cursor is None else page.next_cursor
-        with engine.begin() as conn:
+        with write(engine) as conn:
             return complete_snapshot(conn, snapshot_id, as_of=utcnow())
     except BaseException:
-        with engine.begin() as conn:
+        with write(engine) as conn:
             conn.execute(update(Snapshot).where(Snapshot.id == snapshot_id, Snapshot.status == "running").values(status="partial"))
         raise
 

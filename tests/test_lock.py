@@ -11,10 +11,12 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
 import socket
+import sqlite3
 import stat
 import subprocess
 import sys
@@ -313,3 +315,52 @@ def test_postgresql_busy_message_names_only_this_locks_holder(engine: Engine, ot
                 pytest.fail("two holders on one schema")
     assert f"pid={ours} " in str(busy.value)
     assert f"pid={theirs} " not in str(busy.value)  # another schema's run is not in the way
+
+
+def _hold_write_lock(db: Path, seconds: float, started: threading.Event) -> None:
+    """Another writer: takes SQLite's write lock, writes, holds it, commits."""
+    con = sqlite3.connect(db, isolation_level=None, timeout=30)
+    con.execute("BEGIN IMMEDIATE")
+    con.execute("INSERT INTO persons (name, created_at) VALUES ('someone else', '2026-11-23 00:00:00')")
+    started.set()
+    time.sleep(seconds)
+    con.execute("COMMIT")
+    con.close()
+
+
+def test_a_writer_waits_for_another_writer_instead_of_failing(run_cli, tmp_path: Path):
+    """`accounts add` while another writer holds the lock waits and succeeds (BEGIN IMMEDIATE).
+
+    With a deferred BEGIN it read first, then found its snapshot stale when the other writer
+    committed, and SQLite refused the write at once ("database is locked", an internal error).
+    """
+    db = tmp_path / "audience.db"
+    assert run_cli("--db", db, "init").exit_code == 0
+    started = threading.Event()
+    other = threading.Thread(target=_hold_write_lock, args=(db, 1.0, started))
+    other.start()
+    started.wait(10)
+    try:
+        r = run_cli("--db", db, "accounts", "add", "x", "patient")
+    finally:
+        other.join()
+    assert r.exit_code == 0, r.output
+    assert [a["handle"] for a in json.loads(run_cli("--db", db, "accounts", "list", "--json").stdout)] == ["patient"]
+
+
+def test_a_lock_held_past_the_busy_timeout_is_a_transient_error(run_cli, tmp_path: Path, monkeypatch):
+    import backup.db.engine as engine_module
+
+    db = tmp_path / "audience.db"
+    assert run_cli("--db", db, "init").exit_code == 0
+    monkeypatch.setattr(engine_module, "BUSY_TIMEOUT_MS", 200)
+    started = threading.Event()
+    other = threading.Thread(target=_hold_write_lock, args=(db, 2.0, started))
+    other.start()
+    started.wait(10)
+    try:
+        r = run_cli("--db", db, "accounts", "add", "x", "impatient")
+    finally:
+        other.join()
+    assert r.exit_code == 5, r.output
+    assert r.stderr.startswith("error: the database stayed locked") and "internal error" not in r.stderr

@@ -9,6 +9,7 @@ from rich.table import Table
 
 from .. import accounts as service
 from ..db.queries import list_accounts
+from ..db.engine import write
 from .common import emit_json, state, stdout
 
 app = typer.Typer(help="Register, list and remove your own accounts.", no_args_is_help=True)
@@ -25,7 +26,7 @@ def add(
     server: Optional[str] = typer.Option(None, "--server", metavar="URL", help="Mastodon instance, or a custom API base."),
 ) -> None:
     """Register one of your accounts."""
-    with state(ctx).engine().begin() as conn:
+    with write(state(ctx).engine()) as conn:
         account = service.add(conn, platform, handle, label=label, tags=tag, token_env=token_env, server=server)
     stdout().print(f"registered {account.ref} (id {account.id})", markup=False)
 
@@ -51,7 +52,7 @@ def remove(
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
 ) -> None:
     """Remove an account with its snapshots and relationship history."""
-    with state(ctx).engine().begin() as conn:
+    with write(state(ctx).engine()) as conn:
         acc = service.resolve(conn, account)
         if not yes:
             typer.confirm(f"remove {acc.ref} and all its snapshots?", abort=True, err=True)

@@ -10,6 +10,7 @@ import typer
 
 from .. import accounts as service
 from ..db.engine import make_engine
+from ..db.engine import write
 from ..db.migrate import ensure_schema
 from ..db.queries import iter_diff, pick_diff_snapshots
 from ..files import atomic_write, ensure_private_dir
@@ -50,7 +51,7 @@ def demo(
     older = import_path(engine, ex / "x-archive-2026-10-01")
     newer_zip = _zip_folder(ex / "x-archive-2026-11-01", directory / "twitter-2026-11-01-demo.zip")
     newer = import_path(engine, newer_zip)
-    with engine.begin() as conn:
+    with write(engine) as conn:
         service.add(conn, "mastodon", "ada@mastodon.social", label="ada-fedi", tags=["personal"])
     masto = import_path(engine, ex / "mastodon-followers.csv", account_ref="mastodon:ada@mastodon.social", options=ImportOptions())
     for result in (older, newer, masto):

@@ -18,6 +18,7 @@ from ..importing import ImportResult, import_path
 from ..lock import run_lock
 from ..snapshot import recover_interrupted
 from ..errors import AudienceError
+from ..db.engine import write
 from .common import emit_json, one_line, parse_date, report_error, state, stderr, stdout
 
 log = logging.getLogger("backup")
@@ -48,7 +49,7 @@ def import_(
     results: list[ImportResult] = []
     failures: list[tuple[Path, AudienceError]] = []
     with run_lock(engine, wait=wait):
-        with engine.begin() as conn:
+        with write(engine) as conn:
             recover_interrupted(conn)
         for path in paths:
             try:

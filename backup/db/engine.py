@@ -8,9 +8,11 @@ transactions (DDL included, for migrations) are real SQLite transactions (the SQ
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
 from ..errors import ConfigError, LockBusy
@@ -47,7 +49,26 @@ def _sqlite_pragmas(dbapi_connection, connection_record) -> None:
 
 
 def _sqlite_begin(conn) -> None:
-    conn.exec_driver_sql("BEGIN")
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get(_WRITE) else "BEGIN")
+
+
+_WRITE = "audience_write"
+
+
+@contextlib.contextmanager
+def write(engine: Engine) -> Iterator[Connection]:
+    """A write transaction (reads use `engine.connect()`).
+
+    On SQLite it takes the write lock at BEGIN, waiting up to busy_timeout for another writer.
+    A deferred BEGIN would read first and upgrade later, and if another writer committed in
+    between, SQLite refuses the upgrade at once (SQLITE_BUSY_SNAPSHOT) without waiting: that is
+    how `accounts add` during a nightly import would fail. Reads stay deferred: in WAL mode they
+    never wait for a writer.
+    """
+    with engine.connect() as conn:
+        conn.execution_options(**{_WRITE: True})
+        with conn.begin():
+            yield conn
 
 
 def make_engine(url: str) -> Engine:
