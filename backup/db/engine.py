@@ -22,6 +22,9 @@ BUSY_TIMEOUT_MS = 10_000  # SPEC §3 asks for >= 5 s; a nightly job can afford t
 # 16 MiB page cache: a 1M-follower import peaks at 123 MB RSS (SPEC P2: <= 150 MB) and runs no
 # slower than with 32 or 64 MiB (measured with tests/benchmarks; 64 MiB peaked at 219 MB).
 CACHE_SIZE_KIB = 16 * 1024
+# Helper threads for SQLite's sorter: applying a snapshot sorts the staged ids twice, and a
+# second core takes about 1 s off a 1M-follower import (13.8/13.0 s -> 12.3/12.1 s, alternated).
+SORTER_THREADS = 2
 
 
 def sqlite_path(url: str) -> Path | None:
@@ -45,6 +48,7 @@ def _sqlite_pragmas(dbapi_connection, connection_record) -> None:
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute(f"PRAGMA cache_size=-{CACHE_SIZE_KIB}")
     cur.execute("PRAGMA temp_store=FILE")
+    cur.execute(f"PRAGMA threads={SORTER_THREADS}")
     cur.close()
 
 
