@@ -14,7 +14,8 @@ import sys
 REDACTIONS = [
     (re.compile(r"(?i)(authorization['\"]?\s*[:=]\s*['\"]?)(bearer|basic|token)?\s*[^\s'\",}]+"), r"\1\2 [redacted]"),
     (re.compile(r"(?i)\b((?:access|refresh)_?token|token|password|app_?password|client_secret|api_?key)=([^&\s'\"]+)"), r"\1=[redacted]"),
-    (re.compile(r"(?i)(['\"](?:access|refresh)_?(?:jwt|token)|['\"]password['\"])\s*:\s*['\"][^'\"]*['\"]"), r"\1: \"[redacted]\""),
+    # JSON bodies: {"accessJwt": "...", "refreshJwt": "...", "password": "..."} (Bluesky createSession)
+    (re.compile(r"(?i)(['\"](?:access|refresh)_?(?:jwt|token)['\"]|['\"](?:app_?)?password['\"])\s*:\s*['\"][^'\"]*['\"]"), r"\1: \"[redacted]\""),
     (re.compile(r"\b[a-z0-9]{4}-[a-z0-9]{4}-[a-z0-9]{4}-[a-z0-9]{4}\b"), "[redacted-app-password]"),  # Bluesky app password shape
 ]
 

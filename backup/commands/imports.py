@@ -17,13 +17,12 @@ from ..importers.csv_generic import parse_mapping
 from ..importing import ImportResult, import_path
 from ..lock import run_lock
 from ..snapshot import recover_interrupted
-from ..errors import AudienceError
+from ..errors import AudienceError, SuspectSnapshot
 from ..db.engine import write
 from .common import emit_json, one_line, parse_date, report_error, state, stderr, stdout
 
 log = logging.getLogger("backup")
 SHOW_BAD_RECORDS = 10
-EXIT_SUSPECT = 7
 
 
 def import_(
@@ -68,7 +67,7 @@ def import_(
         ])
     codes = [e.exit_code for _, e in failures]
     if any(s.status == "suspect" for r in results for s in r.streams):
-        codes.append(EXIT_SUSPECT)
+        codes.append(SuspectSnapshot.exit_code)
     if codes:
         raise typer.Exit(max(codes))
 
