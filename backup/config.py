@@ -6,7 +6,6 @@ Precedence for every setting: command-line flag > environment variable `AUDIENCE
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 import platformdirs
@@ -46,13 +45,6 @@ def resolve_db_url(flag: str | None = None) -> str:
         path = path / DB_FILENAME
     ensure_private_dir(path.parent)
     return f"sqlite:///{path}"
-
-
-@dataclass(frozen=True)
-class Settings:
-    db_url: str
-    verbose: bool = False
-    quiet: bool = False
 
 
 def secret_from_env(variable: str) -> str:

@@ -328,6 +328,19 @@ def _hold_write_lock(db: Path, seconds: float, started: threading.Event) -> None
     con.close()
 
 
+def _add_account_while_locked(run_cli, db: Path, handle: str, hold: float):
+    """`accounts add x HANDLE` while another connection holds SQLite's write lock for `hold` seconds."""
+    assert run_cli("--db", db, "init").exit_code == 0
+    started = threading.Event()
+    other = threading.Thread(target=_hold_write_lock, args=(db, hold, started))
+    other.start()
+    started.wait(10)
+    try:
+        return run_cli("--db", db, "accounts", "add", "x", handle)
+    finally:
+        other.join()
+
+
 def test_a_writer_waits_for_another_writer_instead_of_failing(run_cli, tmp_path: Path):
     """`accounts add` while another writer holds the lock waits and succeeds (BEGIN IMMEDIATE).
 
@@ -335,15 +348,7 @@ def test_a_writer_waits_for_another_writer_instead_of_failing(run_cli, tmp_path:
     committed, and SQLite refused the write at once ("database is locked", an internal error).
     """
     db = tmp_path / "audience.db"
-    assert run_cli("--db", db, "init").exit_code == 0
-    started = threading.Event()
-    other = threading.Thread(target=_hold_write_lock, args=(db, 1.0, started))
-    other.start()
-    started.wait(10)
-    try:
-        r = run_cli("--db", db, "accounts", "add", "x", "patient")
-    finally:
-        other.join()
+    r = _add_account_while_locked(run_cli, db, "patient", hold=1.0)
     assert r.exit_code == 0, r.output
     assert [a["handle"] for a in json.loads(run_cli("--db", db, "accounts", "list", "--json").stdout)] == ["patient"]
 
@@ -351,16 +356,7 @@ def test_a_writer_waits_for_another_writer_instead_of_failing(run_cli, tmp_path:
 def test_a_lock_held_past_the_busy_timeout_is_a_transient_error(run_cli, tmp_path: Path, monkeypatch):
     import backup.db.engine as engine_module
 
-    db = tmp_path / "audience.db"
-    assert run_cli("--db", db, "init").exit_code == 0
     monkeypatch.setattr(engine_module, "BUSY_TIMEOUT_MS", 200)
-    started = threading.Event()
-    other = threading.Thread(target=_hold_write_lock, args=(db, 2.0, started))
-    other.start()
-    started.wait(10)
-    try:
-        r = run_cli("--db", db, "accounts", "add", "x", "impatient")
-    finally:
-        other.join()
+    r = _add_account_while_locked(run_cli, tmp_path / "audience.db", "impatient", hold=2.0)
     assert r.exit_code == 5, r.output
     assert r.stderr.startswith("error: the database stayed locked") and "internal error" not in r.stderr

@@ -44,3 +44,15 @@ def test_redaction_never_fails_and_keeps_plain_text(before: str, after: str):
     line = f"{before} access_token={CANARY} {after}"
     assert CANARY not in redact(line)
     assert redact("plain words, no secrets") == "plain words, no secrets"
+
+
+def test_a_missing_token_variable_is_named_and_its_value_never_shown(monkeypatch):
+    from backup.config import secret_from_env
+    from backup.errors import ConfigError
+
+    monkeypatch.delenv("AUDIENCE_TEST_TOKEN", raising=False)
+    with pytest.raises(ConfigError) as missing:
+        secret_from_env("AUDIENCE_TEST_TOKEN")
+    assert missing.value.exit_code == 4 and "AUDIENCE_TEST_TOKEN" in missing.value.message
+    monkeypatch.setenv("AUDIENCE_TEST_TOKEN", CANARY)
+    assert secret_from_env("AUDIENCE_TEST_TOKEN") == CANARY

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine, text
 
-from ..errors import ConfigError, UsageError
+from ..errors import UsageError
 from ..files import private_temp_path
 from .engine import is_sqlite, sqlite_path
 
@@ -103,8 +103,3 @@ def verify(engine: Engine) -> VerifyReport:
             if bad:
                 report.problems.append(f"{name}: {len(bad)} (e.g. id {bad[0][0]})")
     return report
-
-
-def require_sqlite(engine: Engine, what: str) -> None:
-    if not is_sqlite(engine):
-        raise ConfigError(f"{what} needs a SQLite database")
