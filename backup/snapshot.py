@@ -16,7 +16,8 @@ failed or suspect snapshot can never mark anyone as lost.
 
 API connectors go through ``run_api_snapshot`` (one transaction per page, resumable from the
 stored cursor); importers go through ``ingest`` inside a single transaction (atomic: a bad
-file changes nothing, a killed import leaves nothing).
+file changes nothing, a killed import leaves nothing), staging in a TEMP table instead of
+``snapshot_items`` (``IMPORT_STAGING``), since nothing of it has to outlive the transaction.
 """
 
 from __future__ import annotations
