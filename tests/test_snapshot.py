@@ -594,3 +594,15 @@ def test_unchanged_values_survive_a_partial_record(engine: Engine) -> None:
         names = set(conn.execute(select(Profile.display_name)).scalars())
     assert names == {"User 0", "User 1", "User 2"}
     assert_verified(engine)
+
+
+def test_verify_mentions_interrupted_snapshots_without_failing(engine: Engine) -> None:
+    from backup.db.maintenance import verify
+
+    account = add_account(engine)
+    fetch = FakePlatform.of(range(30), fail_at=FakePlatform.cursor(1))
+    with pytest.raises(ConnectionError):
+        run_api_snapshot(engine, account, KIND, fetch)
+    report = verify(engine)
+    assert report.ok, report.problems
+    assert report.checks["interrupted snapshots (they resume on the next run)"].startswith("1: ids ")

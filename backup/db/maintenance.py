@@ -97,6 +97,13 @@ def verify(engine: Engine) -> VerifyReport:
             report.checks["foreign_key_check"] = "ok" if not fk else f"{len(fk)} violations"
             if fk:
                 report.problems.append(f"foreign_key_check: {len(fk)} rows point at missing parents, e.g. {tuple(fk[0])}")
+        # Not a problem, but worth knowing after a crash: these resume on the next run.
+        interrupted = [r[0] for r in conn.execute(text(
+            "SELECT id FROM snapshots WHERE status IN ('running', 'partial') ORDER BY id"
+        ))]
+        report.checks["interrupted snapshots (they resume on the next run)"] = (
+            "none" if not interrupted else f"{len(interrupted)}: ids {', '.join(map(str, interrupted[:10]))}"
+        )
         for name, sql in INVARIANTS.items():
             bad = list(conn.execute(text(sql)))
             report.checks[name] = "ok" if not bad else f"{len(bad)} found"
