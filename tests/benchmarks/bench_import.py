@@ -445,16 +445,17 @@ def main() -> int:
     print()
 
     # -- P3: unchanged night, 1% churn night ---------------------------------------------------
-    r2 = measure([audience, "--db", str(db), "import", str(zips[1])], workdir, env).check()
-    size2 = db_bytes(db)
-    pages2 = db_pages(db)
+    def import_night(archive):
+        """Import one night's archive; the measurement, then the database's size in bytes and pages."""
+        result = measure([audience, "--db", str(db), "import", str(archive)], workdir, env).check()
+        return result, db_bytes(db), db_pages(db)
+
+    r2, size2, pages2 = import_night(zips[1])
     results["p3_unchanged_kb"] = (size2 - size1) / 1024
     print(f"P3 night 2 (same members, other order): import {r2.seconds:.2f} s ({r2.cpu_note}), peak RSS {fmt_mb(r2.rss_mb)}, "
           f"db growth {(size2 - size1) / 1024:.1f} KB ({growth_note(pages1, pages2)})")
     print("   " + r2.stdout.strip().replace("\n", "\n   "))
-    r3 = measure([audience, "--db", str(db), "import", str(zips[2])], workdir, env).check()
-    size3 = db_bytes(db)
-    pages3 = db_pages(db)
+    r3, size3, pages3 = import_night(zips[2])
     results["p3_churn_kb"] = (size3 - size2) / 1024
     print(f"P3 night 3 (1% left, 1% new = {churn:,} + {churn:,}): import {r3.seconds:.2f} s ({r3.cpu_note}), peak RSS {fmt_mb(r3.rss_mb)}, "
           f"db growth {(size3 - size2) / 1024:.1f} KB ({(size3 - size2) / (2 * churn):.0f} B per changed follower; "
@@ -506,9 +507,7 @@ def main() -> int:
     print("P4 export csv: not implemented yet\n")
 
     # -- P3 again: an unchanged night after the churn night (is the growth a one-off?) -------------
-    r4 = measure([audience, "--db", str(db), "import", str(zips[3])], workdir, env).check()
-    size4 = db_bytes(db)
-    pages4 = db_pages(db)
+    r4, size4, pages4 = import_night(zips[3])
     results["p3_unchanged_again_kb"] = (size4 - size3) / 1024
     print(f"P3 night 4 (night 3's members, other order): import {r4.seconds:.2f} s ({r4.cpu_note}), "
           f"peak RSS {fmt_mb(r4.rss_mb)}, db growth {(size4 - size3) / 1024:.1f} KB ({growth_note(pages3, pages4)})")
