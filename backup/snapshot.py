@@ -30,11 +30,11 @@ from dataclasses import dataclass
 from itertools import islice
 from operator import attrgetter
 
-from sqlalchemy import Connection, Engine, bindparam, insert, select, text, update
+from sqlalchemy import Connection, Engine, bindparam, delete, insert, literal_column, select, text, update
 
 from . import faults
 from .db.engine import write
-from .db.models import Account, ContactPoint, Snapshot, UTCDateTime, utcnow
+from .db.models import Account, ContactPoint, Snapshot, Suppression, UTCDateTime, utcnow
 from .errors import RepeatedCursor, TransientError, UsageError
 
 # Drop guard (SPEC §5.4): a complete snapshot below half of the previous complete one of the
@@ -82,6 +82,9 @@ class ProfileRecord:
     following_count: int | None = None
     data: dict | None = None
     contacts: list[tuple[str, str, str | None]] | None = None  # (kind, value, consent)
+    # False: not a member of the snapshot, only a profile with contacts to keep (an unsubscribed
+    # newsletter reader, a vCard). Its email with consent `unsubscribed` is suppressed.
+    member: bool = True
 
 
 @dataclass
@@ -119,6 +122,7 @@ def start_snapshot(conn: Connection, account: Account, kind: str, source: str, a
 
 _ITEM_FIELDS = (
     "platform_id", "handle", "display_name", "url", "bio", "website", "followers_count", "following_count", "data", "contacts",
+    "member",
 )
 _PLACEHOLDER = {"sqlite": "?", "postgresql": "%s"}
 
@@ -130,6 +134,8 @@ def _clean_text(value: str | None, limit: int) -> str | None:
 
 def _item_value(record: ProfileRecord, name: str):
     value = getattr(record, name)
+    if name == "member":
+        return None if value else False  # NULL marks a member: nothing to write in the common case
     if name in ("data", "contacts") and value:
         return json.dumps(value, ensure_ascii=False, sort_keys=name == "data")  # JSON escapes NUL as \u0000
     if name in _TEXT_LIMITS:
@@ -146,7 +152,9 @@ def stage(conn: Connection, snapshot_id: int, first_seq: int, records: list[Prof
     """
     if not records:
         return 0
-    fields = ["platform_id", *(f for f in _ITEM_FIELDS[1:] if any(map(attrgetter(f), records)))]
+    fields = ["platform_id", *(f for f in _ITEM_FIELDS[1:-1] if any(map(attrgetter(f), records)))]
+    if not all(map(attrgetter("member"), records)):
+        fields.append("member")
     mark = _PLACEHOLDER[conn.dialect.name]
     sql = (
         f"INSERT INTO {table} (snapshot_id, seq, {', '.join(fields)}) "
@@ -233,7 +241,7 @@ def complete_snapshot(
     gained = conn.execute(q.open_gained, params).rowcount
     count = current - lost + gained
     conn.exec_driver_sql(f"DROP TABLE {q.ids}")
-    _save_contacts(conn, snapshot_id, account.platform, snap.source, staging)
+    _save_contacts(conn, snapshot_id, account.id, account.platform, snap.source, staging)
     if staging == STAGING:
         conn.execute(text(f"DELETE FROM {STAGING} WHERE snapshot_id = :sid"), params)
     else:
@@ -315,7 +323,7 @@ class _ApplySQL:
         conn.exec_driver_sql(f"CREATE TEMP TABLE {self.ids} (platform_id VARCHAR(512) PRIMARY KEY){rowid}")
         conn.execute(text(
             f"INSERT INTO {self.ids} SELECT platform_id FROM {self.staging} WHERE snapshot_id = :sid "
-            "GROUP BY platform_id ORDER BY platform_id"
+            "AND member IS NULL GROUP BY platform_id ORDER BY platform_id"
         ), params)
         if not self.sqlite:
             conn.exec_driver_sql(f"ANALYZE {self.ids}")
@@ -326,8 +334,14 @@ def _typed(sql: str):
     return text(sql).bindparams(*(bindparam(p, type_=UTCDateTime()) for p in ("now", "as_of") if f":{p}" in sql))
 
 
-def _save_contacts(conn: Connection, snapshot_id: int, platform: str, source: str, staging: str) -> None:
-    """Contact points carried by staged records (emails in a CSV, for instance)."""
+def _save_contacts(conn: Connection, snapshot_id: int, account_id: int, platform: str, source: str, staging: str) -> None:
+    """Contact points carried by staged records (emails in a CSV, a newsletter's subscribers).
+
+    A consent the source states (`opted_in`, `unsubscribed`: a newsletter export) replaces the
+    stored one, since snapshots are applied in order; `unknown` never overwrites a stated one.
+    Unsubscribed addresses go to the suppression list; one this newsletter's own earlier export
+    put there is lifted when this export lists the address as subscribed again.
+    """
     rows = conn.execute(
         text(f"SELECT platform_id, contacts FROM {staging} WHERE snapshot_id = :sid AND contacts IS NOT NULL"),
         {"sid": snapshot_id},
@@ -346,8 +360,36 @@ def _save_contacts(conn: Connection, snapshot_id: int, platform: str, source: st
         from sqlalchemy.dialects.sqlite import insert as dialect_insert
     else:
         from sqlalchemy.dialects.postgresql import insert as dialect_insert
-    stmt = dialect_insert(ContactPoint).on_conflict_do_nothing(index_elements=["platform", "platform_id", "kind", "value"])
-    conn.execute(stmt, list(values.values()))
+    stmt = dialect_insert(ContactPoint)
+    stated = (stmt.excluded.consent == literal_column("'opted_in'")) | (stmt.excluded.consent == literal_column("'unsubscribed'"))
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["platform", "platform_id", "kind", "value"],
+        set_={"consent": stmt.excluded.consent},
+        where=stated & (ContactPoint.consent.is_(None) | (ContactPoint.consent != stmt.excluded.consent)),
+    )
+    for chunk in batched(values.values(), INGEST_BATCH):
+        conn.execute(stmt, chunk)
+
+    emails = {"unsubscribed": set(), "opted_in": set()}
+    for row in values.values():
+        if row["kind"] == "email" and row["consent"] in emails:
+            emails[row["consent"]].add(row["value"].lower())
+    emails["opted_in"] -= emails["unsubscribed"]  # listed both ways in one export: the safe reading
+    if emails["opted_in"]:
+        for chunk in batched(sorted(emails["opted_in"]), 500):
+            conn.execute(delete(Suppression).where(
+                Suppression.kind == "email", Suppression.value.in_(chunk),
+                Suppression.account_id == account_id, Suppression.reason == "unsubscribed",
+            ))
+    if emails["unsubscribed"]:
+        now = utcnow()
+        stmt = dialect_insert(Suppression).on_conflict_do_nothing(index_elements=["kind", "value"])
+        rows = [
+            {"kind": "email", "value": v, "reason": "unsubscribed", "source": source, "account_id": account_id, "created_at": now}
+            for v in sorted(emails["unsubscribed"])
+        ]
+        for chunk in batched(rows, INGEST_BATCH):
+            conn.execute(stmt, chunk)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -3,9 +3,10 @@
 - one Alembic head; an empty database upgrades to it; the models match the migrated schema;
 - `ensure_schema` is idempotent, and refuses databases it did not make or does not know;
 - an older database is upgraded for real: the tests run against a copy of `migrations/` with
-  one extra revision (`0002`, a new table), so the path a user takes when a new version of
-  audience opens last year's database is exercised end to end: the 0600 `.pre-0001.bak` copy
-  on SQLite, the upgrade itself, and a failing migration that leaves nothing half-made.
+  one extra revision (NEXT, a new table), so the path a user takes when a new version of
+  audience opens last year's database is exercised end to end: the 0600 `.pre-<head>.bak` copy
+  on SQLite, the upgrade itself, and a failing migration that leaves nothing half-made;
+- and each real revision upgrades a database filled at the one before it, keeping its rows.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -32,16 +34,19 @@ from backup.db.models import Account, Base, Profile, Snapshot
 from backup.errors import ConfigError, UsageError
 from backup.snapshot import Page, ProfileRecord, run_api_snapshot
 
+# The shipped head, and the test-only revision that a "newer release" adds on top of it.
+HEAD = head_revision()
+NEXT = f"{int(HEAD) + 1:04d}"
 EXTRA_REVISION = '''"""test-only revision: {what}
 
-Revision ID: 0002
-Revises: 0001
+Revision ID: {rev}
+Revises: {down}
 """
 from alembic import op
 import sqlalchemy as sa
 
-revision = "0002"
-down_revision = "0001"
+revision = "{rev}"
+down_revision = "{down}"
 branch_labels = None
 depends_on = None
 
@@ -100,9 +105,9 @@ def newer_release(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     def install(then: str = "pass", what: str = "adds a table") -> None:
         target = tmp_path / "migrations"
         shutil.copytree(migrate.MIGRATIONS_DIR, target, ignore=shutil.ignore_patterns("__pycache__"))
-        (target / "versions" / "0002_extra.py").write_text(EXTRA_REVISION.format(then=then, what=what))
+        (target / "versions" / f"{NEXT}_extra.py").write_text(EXTRA_REVISION.format(then=then, what=what, rev=NEXT, down=HEAD))
         monkeypatch.setattr(migrate, "MIGRATIONS_DIR", target)
-        assert head_revision() == "0002"
+        assert head_revision() == NEXT
 
     return install
 
@@ -180,11 +185,11 @@ def test_an_older_database_is_upgraded(engine: Engine, db_url: str, newer_releas
 
     copy = ensure_schema(engine, db_url)
 
-    assert revision_of(engine) == "0002"
+    assert revision_of(engine) == NEXT
     assert "extra" in tables_of(engine)
     assert row_counts(engine) == before
     if engine.dialect.name == "sqlite":
-        assert copy is not None and copy.endswith("audience.db.pre-0001.bak")
+        assert copy is not None and copy.endswith(f"audience.db.pre-{HEAD}.bak")
     else:
         assert copy is None  # PostgreSQL: pg_dump is the user's copy
     assert ensure_schema(engine, db_url) is None  # and now it is current
@@ -203,9 +208,9 @@ def test_the_pre_upgrade_copy_is_private_and_complete(sqlite_url: str, tmp_path:
         os.umask(old_umask)
         engine.dispose()
 
-    assert copy == tmp_path / "audience.db.pre-0001.bak"
+    assert copy == tmp_path / f"audience.db.pre-{HEAD}.bak"
     assert stat.S_IMODE(copy.stat().st_mode) == 0o600
-    assert_sqlite_copy(copy, before, revision="0001")
+    assert_sqlite_copy(copy, before, revision=HEAD)
 
 
 def test_a_failing_migration_leaves_nothing_half_made(engine: Engine, db_url: str, newer_release) -> None:
@@ -216,7 +221,7 @@ def test_a_failing_migration_leaves_nothing_half_made(engine: Engine, db_url: st
     with pytest.raises(RuntimeError, match="migration bug"):
         ensure_schema(engine, db_url)
 
-    assert revision_of(engine) == "0001"
+    assert revision_of(engine) == HEAD
     assert "extra" not in tables_of(engine)  # the CREATE TABLE was rolled back with the rest
     assert row_counts(engine) == before
 
@@ -257,3 +262,27 @@ def test_db_backup_makes_a_private_consistent_copy(sqlite_url: str, tmp_path: Pa
 def test_db_backup_refuses_postgresql(engine: Engine, tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="SQLite databases only"):
         backup_sqlite(engine, tmp_path / "copy.db")
+
+
+def test_a_0001_database_with_data_upgrades_to_head(fresh) -> None:
+    """The real path of the first users: a database made by 0001, filled the 0001 way, then opened."""
+    engine, url = fresh
+    with engine.begin() as conn:
+        command.upgrade(alembic_config(conn), "0001")
+        conn.execute(text(
+            "INSERT INTO accounts (platform, handle, tags, status, created_at) "
+            "VALUES ('x', 'ana', '[]', 'active', '2026-10-01 00:00:00')"
+        ))
+        conn.execute(text(
+            "INSERT INTO snapshots (account_id, kind, source, status, started_at, as_of, pages, received, bad_records) "
+            "VALUES (1, 'follower', 'api', 'partial', '2026-10-01 00:00:00', '2026-10-01 00:00:00', 1, 1, 0)"
+        ))
+        conn.execute(text("INSERT INTO snapshot_items (snapshot_id, seq, platform_id) VALUES (1, 0, '42')"))
+
+    ensure_schema(engine, url)
+
+    assert revision_of(engine) == HEAD
+    assert schema_differences(engine) == []
+    with engine.connect() as conn:  # the staged row of the partial snapshot survives, as a member
+        assert conn.execute(text("SELECT platform_id, member FROM snapshot_items")).all() == [("42", None)]
+    engine.dispose()

@@ -20,7 +20,7 @@ from sqlalchemy import Engine, func, select
 
 from backup import accounts
 from backup.db.maintenance import verify
-from backup.db.models import Account, ContactPoint, Profile, Relationship, Snapshot, SnapshotItem, utcnow
+from backup.db.models import Account, ContactPoint, Profile, Relationship, Snapshot, SnapshotItem, Suppression, utcnow
 from backup.db.queries import applied_snapshots, iter_diff
 from backup.errors import RepeatedCursor, TransientError, UsageError
 from backup.snapshot import (
@@ -80,7 +80,7 @@ class FakePlatform:
         return None if i == 0 else f"opaque-{i}"
 
     def __call__(self, kind: str, cursor: str | None) -> Page:
-        assert kind == KIND
+        assert kind in (KIND, "subscriber")
         self.requests.append(cursor)
         if cursor is not None and cursor == self.fail_at:
             self.fail_at = None
@@ -595,4 +595,68 @@ def test_unchanged_values_survive_a_partial_record(engine: Engine) -> None:
     with engine.connect() as conn:
         names = set(conn.execute(select(Profile.display_name)).scalars())
     assert names == {"User 0", "User 1", "User 2"}
+    assert_verified(engine)
+
+
+# ---------------------------------------------------------------------------------------------
+# Records that are not members; consent as a newsletter export states it; the suppression list
+
+
+def reader(email: str, consent: str, member: bool = True) -> ProfileRecord:
+    return ProfileRecord(platform_id=email, contacts=[("email", email, consent)], member=member)
+
+
+def consents(engine: Engine) -> dict[str, str | None]:
+    with engine.connect() as conn:
+        return dict(conn.execute(select(ContactPoint.value, ContactPoint.consent)).all())
+
+
+def suppressed(engine: Engine) -> set[str]:
+    with engine.connect() as conn:
+        return set(conn.execute(select(Suppression.value)).scalars())
+
+
+def newsletter_night(engine: Engine, account: Account, records: list[ProfileRecord]) -> Outcome:
+    return run_api_snapshot(engine, account, "subscriber", FakePlatform([records]))
+
+
+def test_records_that_are_not_members_keep_their_profile_and_contacts_but_no_relationship(engine: Engine) -> None:
+    account = add_account(engine, "newsletter", "letters")
+    out = newsletter_night(engine, account, [
+        reader("ana@example.org", "opted_in"), reader("bo@example.org", "unsubscribed", member=False),
+    ])
+
+    assert (out.status, out.count, out.gained) == ("complete", 1, 1)
+    assert current(engine, account, "subscriber") == {"ana@example.org"}
+    assert count_rows(engine, Profile) == 2
+    assert consents(engine) == {"ana@example.org": "opted_in", "bo@example.org": "unsubscribed"}
+    assert suppressed(engine) == {"bo@example.org"}
+    assert_verified(engine)
+
+
+def test_a_stated_consent_replaces_the_stored_one_and_unknown_never_does(engine: Engine) -> None:
+    account = add_account(engine, "newsletter", "letters")
+    newsletter_night(engine, account, [reader("ana@example.org", "opted_in"), reader("bo@example.org", "opted_in")])
+    # Night 2: Ana unsubscribed; Bo's record comes without a stated consent (a CSV with no status).
+    newsletter_night(engine, account, [reader("ana@example.org", "unsubscribed", member=False), reader("bo@example.org", "unknown")])
+
+    assert consents(engine) == {"ana@example.org": "unsubscribed", "bo@example.org": "opted_in"}
+    assert current(engine, account, "subscriber") == {"bo@example.org"}
+    assert suppressed(engine) == {"ana@example.org"}
+    assert_verified(engine)
+
+
+def test_a_resubscription_lifts_only_the_suppression_this_newsletter_made(engine: Engine) -> None:
+    letters = add_account(engine, "newsletter", "letters")
+    other = add_account(engine, "newsletter", "other")
+    newsletter_night(engine, letters, [reader("Ana@Example.org", "unsubscribed", member=False), reader("cy@example.org", "opted_in")])
+    newsletter_night(engine, other, [reader("bo@example.org", "unsubscribed", member=False), reader("dee@example.org", "opted_in")])
+    assert suppressed(engine) == {"ana@example.org", "bo@example.org"}  # emails lower-cased
+
+    # Ana subscribes to `letters` again; Bo turns up subscribed on `letters`, but it was `other` he left.
+    newsletter_night(engine, letters, [
+        reader("Ana@Example.org", "opted_in"), reader("bo@example.org", "opted_in"), reader("cy@example.org", "opted_in"),
+    ])
+
+    assert suppressed(engine) == {"bo@example.org"}
     assert_verified(engine)

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     DateTime,
     ForeignKey,
     ForeignKeyConstraint,
@@ -191,7 +192,10 @@ class SnapshotItem(Base):
     followers_count: Mapped[int | None] = mapped_column(BigInteger)
     following_count: Mapped[int | None] = mapped_column(BigInteger)
     data: Mapped[str | None] = mapped_column(Text)
-    contacts: Mapped[str | None] = mapped_column(Text)  # JSON list of [kind, value] found in the record
+    contacts: Mapped[str | None] = mapped_column(Text)  # JSON list of [kind, value, consent] found in the record
+    # NULL for a member of the snapshot; false for a record that only carries a profile and its
+    # contacts (an unsubscribed newsletter reader, a vCard): stored, but no relationship.
+    member: Mapped[bool | None] = mapped_column(Boolean)
 
 
 class Relationship(Base):
@@ -252,4 +256,25 @@ class ContactPoint(Base):
     value: Mapped[str] = mapped_column(Text)  # normalized
     source: Mapped[str] = mapped_column(Text)  # which profile field or file it came from
     consent: Mapped[str | None] = mapped_column(String(16))  # email only: opted_in | unsubscribed | unknown
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Suppression(Base):
+    """An address or handle that is never exported to a mailing list and never messaged (SPEC §4 `optout`).
+
+    Filled by hand (`audience optout`) and by imports: every address a newsletter export lists
+    as unsubscribed or cleaned. An entry an import made (`account_id` set, reason
+    `unsubscribed`) is lifted only when a later export of the same newsletter lists the address
+    as subscribed again; a manual one only by hand. Entries outlive the account they came from.
+    """
+
+    __tablename__ = "suppressions"
+    __table_args__ = (UniqueConstraint("kind", "value"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # email | handle
+    value: Mapped[str] = mapped_column(Text)  # normalized (emails lower-cased)
+    reason: Mapped[str] = mapped_column(String(64))
+    source: Mapped[str | None] = mapped_column(Text)  # the file or command it came from
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="SET NULL"))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

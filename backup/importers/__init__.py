@@ -82,6 +82,15 @@ def register(cls: type[Importer]) -> type[Importer]:
 
 
 def load_builtin() -> dict[str, Importer]:
-    from . import csv_generic, x_archive  # noqa: F401  (registration happens on import)
+    """Import every format module of this package; each registers itself with @register."""
+    import importlib
+    import pkgutil
 
+    for module in pkgutil.iter_modules(__path__):
+        if module.name not in _NOT_FORMATS:
+            importlib.import_module(f"{__name__}.{module.name}")
     return REGISTRY
+
+
+# Helper modules of this package that hold no format.
+_NOT_FORMATS = {"sources", "tabular"}
