@@ -145,7 +145,8 @@ def _ingest_stream(
     result = StreamResult(stream.kind, stream.files, snapshot_id, "running")
     what = f"{account.ref} {stream.kind}"
     report = (lambda n: progress(f"{what}: {n:,} records read")) if progress else None
-    staged = ingest(conn, snapshot_id, _good_records(stream, result), report)
+    filled: set[str] = set()
+    staged = ingest(conn, snapshot_id, _good_records(stream, result), report, filled)
     if progress:
         progress(f"{what}: {staged:,} records read; saving")
     total = staged + result.bad
@@ -160,7 +161,7 @@ def _ingest_stream(
             hint="nothing was imported; fix or re-download the export",
         )
     conn.execute(update(Snapshot).where(Snapshot.id == snapshot_id).values(bad_records=result.bad))
-    outcome = complete_snapshot(conn, snapshot_id, staging=IMPORT_STAGING)
+    outcome = complete_snapshot(conn, snapshot_id, staging=IMPORT_STAGING, filled=filled)
     result.status, result.count, result.gained, result.lost = outcome.status, outcome.count, outcome.gained, outcome.lost
     result.previous_count = outcome.previous_count
     return result
@@ -182,7 +183,7 @@ def import_path(
         importer = detect(source, options)
         plan = importer.plan(source, options)
         when = as_of or plan.as_of or dt.datetime.fromtimestamp(Path(path).stat().st_mtime, dt.timezone.utc)
-        with write(engine) as conn:
+        with write(engine, bulk=True) as conn:
             account, created = _account_for(conn, plan, account_ref)
             results = [_ingest_stream(conn, source, account, s, when, Path(path).name, progress) for s in plan.streams]
             faults.hit("before-commit")

@@ -30,7 +30,17 @@ from dataclasses import dataclass
 from itertools import islice
 from operator import attrgetter
 
-from sqlalchemy import Connection, Engine, bindparam, delete, insert, literal_column, select, text, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    bindparam,
+    delete,
+    insert,
+    literal_column,
+    select,
+    text,
+    update,
+)
 
 from . import faults
 from .db.engine import write
@@ -143,8 +153,13 @@ def _item_value(record: ProfileRecord, name: str):
     return value
 
 
-def stage(conn: Connection, snapshot_id: int, first_seq: int, records: list[ProfileRecord], table: str = STAGING) -> int:
+def stage(
+    conn: Connection, snapshot_id: int, first_seq: int, records: list[ProfileRecord], table: str = STAGING,
+    filled: set[str] | None = None,
+) -> int:
     """Append records to the staging table; returns how many were written.
+
+    `filled`, if given, collects the names of the columns this batch filled (see `complete_snapshot`).
 
     Only the fields this batch fills are bound (an X archive fills 2 of 10): binding costs
     SQLite's executemany more than the insert itself at a million rows, and so does
@@ -155,13 +170,15 @@ def stage(conn: Connection, snapshot_id: int, first_seq: int, records: list[Prof
     fields = ["platform_id", *(f for f in _ITEM_FIELDS[1:-1] if any(map(attrgetter(f), records)))]
     if not all(map(attrgetter("member"), records)):
         fields.append("member")
+    if filled is not None:
+        filled.update(fields)
     mark = _PLACEHOLDER[conn.dialect.name]
     sql = (
         f"INSERT INTO {table} (snapshot_id, seq, {', '.join(fields)}) "
         f"VALUES ({', '.join([mark] * (len(fields) + 2))})"
     )
-    if fields == ["platform_id", "url"]:  # the X archive's shape: the common case, without getattr
-        rows = [(snapshot_id, seq, r.platform_id, _clean_text(r.url, MAX_TEXT)) for seq, r in enumerate(records, start=first_seq)]
+    if len(fields) == 1:  # ids only (an X archive): the common case of the biggest imports, without getattr
+        rows = [(snapshot_id, seq, r.platform_id) for seq, r in enumerate(records, start=first_seq)]
     else:
         rows = [
             (snapshot_id, seq, *(_item_value(r, f) for f in fields)) for seq, r in enumerate(records, start=first_seq)
@@ -205,9 +222,15 @@ def last_applied_as_of(conn: Connection, account_id: int, kind: str) -> tuple[in
 
 
 def complete_snapshot(
-    conn: Connection, snapshot_id: int, *, force: bool = False, as_of: dt.datetime | None = None, staging: str = STAGING
+    conn: Connection, snapshot_id: int, *, force: bool = False, as_of: dt.datetime | None = None, staging: str = STAGING,
+    filled: set[str] | None = None,
 ) -> Outcome:
-    """All pages are in: apply the snapshot, or hold it back as `suspect` (drop guard)."""
+    """All pages are in: apply the snapshot, or hold it back as `suspect` (drop guard).
+
+    `filled` names the staged columns that hold any value (what `ingest` collected); without it
+    they are found by one pass over the staged rows. Only those are carried through the sort:
+    the ids of an X archive sort in half the time of ids with eight empty columns beside them.
+    """
     snap = conn.execute(select(Snapshot.__table__).where(Snapshot.id == snapshot_id)).one()
     account = conn.execute(select(Account.__table__).where(Account.id == snap.account_id)).one()
     prev = _last_applied(conn, snap.account_id, snap.kind)
@@ -232,10 +255,12 @@ def complete_snapshot(
         return Outcome(snapshot_id, snap.kind, "suspect", received, previous_count=prev_count)
 
     faults.hit("before-apply")
-    q = _ApplySQL(conn.dialect.name, staging)
+    if filled is None:
+        filled = _filled_columns(conn, snapshot_id, staging)
+    q = _ApplySQL(conn.dialect.name, staging, filled)
     params = {"sid": snapshot_id, "acc": account.id, "kind": snap.kind, "platform": account.platform, "now": now}
-    conn.execute(q.upsert_profiles, params)
     q.fill_ids(conn, params)
+    conn.execute(q.upsert_profiles, params)
     current = conn.execute(q.count_current, params).scalar_one()
     lost = conn.execute(q.close_lost, params).rowcount if current else 0
     gained = conn.execute(q.open_gained, params).rowcount
@@ -261,70 +286,88 @@ def complete_snapshot(
     return Outcome(snapshot_id, snap.kind, "complete", count, gained, lost, previous_count=prev_count)
 
 
+def _filled_columns(conn: Connection, snapshot_id: int, staging: str) -> set[str]:
+    names = [*_ApplySQL.fields, "member"]
+    counts = conn.execute(
+        text(f"SELECT {', '.join(f'COUNT({n})' for n in names)} FROM {staging} WHERE snapshot_id = :sid"), {"sid": snapshot_id}
+    ).one()
+    return {n for n, c in zip(names, counts, strict=True) if c}
+
+
 class _ApplySQL:
     """The set-based statements of completion, in the two dialects we support.
 
-    Staged rows are deduplicated by platform id (the last one seen wins) and upserted into
-    profiles in key order; only changed profiles are written. The interval changes are two
-    anti-joins on the natural key (account, kind, platform_id): current intervals whose id is
-    not staged get `until`, staged ids without a current interval get a new one, inserted in
-    key order. Nothing maps ids to surrogate keys.
+    Staged rows are deduplicated by platform id (the last one seen wins) into one temporary
+    table keyed by platform id and filled in key order: the only sort of the snapshot. From it
+    profiles are upserted in key order (only changed profiles are written), and the interval
+    changes are two anti-joins on the natural key (account, kind, platform_id): current
+    intervals whose id is not a staged member get `until`, staged members without a current
+    interval get a new one, inserted in key order. Nothing maps ids to surrogate keys.
+    Columns no staged record filled are left out of every statement.
     """
 
-    _fields = ("handle", "display_name", "url", "bio", "website", "followers_count", "following_count", "data")
+    fields = ("handle", "display_name", "url", "bio", "website", "followers_count", "following_count", "data")
+    ids = "audience_snapshot_ids"
 
-    def __init__(self, dialect: str, staging: str = STAGING):
+    def __init__(self, dialect: str, staging: str, filled: set[str]):
         sqlite = dialect == "sqlite"
-        sets = ", ".join(f"{f} = COALESCE(excluded.{f}, profiles.{f})" for f in self._fields)
-        distinct = "IS NOT" if sqlite else "IS DISTINCT FROM"
-        changed = " OR ".join(f"profiles.{f} {distinct} COALESCE(excluded.{f}, profiles.{f})" for f in self._fields)
-        cols = ", ".join(self._fields)
+        present = [f for f in self.fields if f in filled]
+        carried = ", ".join(["platform_id", *present, *(["member"] if "member" in filled else [])])
+        self.create_ids = (
+            f"CREATE TEMP TABLE {self.ids} (platform_id VARCHAR(512) PRIMARY KEY, handle VARCHAR(512), "
+            "display_name TEXT, url TEXT, bio TEXT, website TEXT, followers_count BIGINT, following_count BIGINT, "
+            f"data TEXT, member BOOLEAN){' WITHOUT ROWID' if sqlite else ''}"
+        )
         if sqlite:
-            # SQLite: a bare column in an aggregate query comes from the row holding max(seq).
-            latest = (
-                f"SELECT :platform, platform_id, {cols}, :now, :now, MAX(seq) FROM {staging} "
-                "WHERE snapshot_id = :sid GROUP BY platform_id"
+            # Sorted by (id, seq) and inserted in that order, a later row of the same id replaces
+            # the earlier one: the last one seen wins, in one sort (an aggregate took 50% longer).
+            self.fill = text(
+                f"INSERT OR REPLACE INTO {self.ids} ({carried}) SELECT {carried} FROM {staging} "
+                "WHERE snapshot_id = :sid ORDER BY platform_id, seq"
             )
-            source = f"SELECT :platform, platform_id, {cols}, :now, :now FROM ({latest}) WHERE true"
         else:
-            source = (
-                f"SELECT DISTINCT ON (platform_id) CAST(:platform AS VARCHAR(32)), platform_id, {cols}, "
-                f"CAST(:now AS timestamp), CAST(:now AS timestamp) FROM {staging} "
-                "WHERE snapshot_id = :sid ORDER BY platform_id, seq DESC"
+            self.fill = text(
+                f"INSERT INTO {self.ids} ({carried}) SELECT DISTINCT ON (platform_id) {carried} "
+                f"FROM {staging} WHERE snapshot_id = :sid ORDER BY platform_id, seq DESC"
             )
+        cols = "".join(f", {f}" for f in present)
+        now = ":now" if sqlite else "CAST(:now AS TIMESTAMP)"  # SQLite's CAST to TIMESTAMP makes a number of it
+        if present:
+            distinct = "IS NOT" if sqlite else "IS DISTINCT FROM"
+            sets = ", ".join(f"{f} = COALESCE(excluded.{f}, profiles.{f})" for f in present)
+            changed = " OR ".join(f"profiles.{f} {distinct} COALESCE(excluded.{f}, profiles.{f})" for f in present)
+            on_conflict = f"DO UPDATE SET {sets}, updated_at = excluded.updated_at WHERE {changed}"
+        else:
+            on_conflict = "DO NOTHING"  # nothing but ids (an X archive): a known profile has nothing new
         self.upsert_profiles = _typed(
-            f"INSERT INTO profiles (platform, platform_id, {cols}, first_seen_at, updated_at) {source} "
-            f"ON CONFLICT (platform, platform_id) DO UPDATE SET {sets}, updated_at = excluded.updated_at "
-            f"WHERE {changed}"
+            f"INSERT INTO profiles (platform, platform_id{cols}, first_seen_at, updated_at) "
+            f"SELECT CAST(:platform AS VARCHAR(32)), platform_id{cols}, {now}, {now} "
+            f"FROM {self.ids} WHERE true "  # `WHERE true`: SQLite's upsert needs it after a SELECT
+            f"ON CONFLICT (platform, platform_id) {on_conflict}"
         )
         current = "account_id = :acc AND kind = :kind AND until_snapshot_id IS NULL"
         self.count_current = text(f"SELECT COUNT(*) FROM relationships WHERE {current}")
         # Both anti-joins walk their driving side in platform_id order against an index on
         # platform_id: a merge in effect, where staging order would be a million random probes.
+        # A record that is not a member (member = false) has a profile but no interval.
         self.close_lost = text(
-            f"UPDATE relationships SET until_snapshot_id = :sid WHERE {current} "
-            f"AND NOT EXISTS (SELECT 1 FROM {self.ids} i WHERE i.platform_id = relationships.platform_id)"
+            f"UPDATE relationships SET until_snapshot_id = :sid WHERE {current} AND NOT EXISTS "
+            f"(SELECT 1 FROM {self.ids} i WHERE i.platform_id = relationships.platform_id AND i.member IS NULL)"
         )
         self.open_gained = text(
             "INSERT INTO relationships (account_id, kind, platform_id, since_snapshot_id, platform) "
             "SELECT CAST(:acc AS INTEGER), CAST(:kind AS VARCHAR(16)), i.platform_id, CAST(:sid AS INTEGER), "
-            f"CAST(:platform AS VARCHAR(32)) FROM {self.ids} i WHERE NOT EXISTS (SELECT 1 FROM relationships r "
-            "WHERE r.account_id = :acc AND r.kind = :kind AND r.platform_id = i.platform_id "
-            "AND r.until_snapshot_id IS NULL) ORDER BY i.platform_id"
+            f"CAST(:platform AS VARCHAR(32)) FROM {self.ids} i WHERE i.member IS NULL AND NOT EXISTS "
+            "(SELECT 1 FROM relationships r WHERE r.account_id = :acc AND r.kind = :kind "
+            "AND r.platform_id = i.platform_id AND r.until_snapshot_id IS NULL) ORDER BY i.platform_id"
         )
-        self.staging, self.sqlite = staging, sqlite
-
-    ids = "audience_snapshot_ids"
+        self.sqlite = sqlite
 
     def fill_ids(self, conn: Connection, params: dict) -> None:
-        """The distinct staged platform ids, in a temporary table keyed (and filled) in key order."""
+        """The staged records, one per platform id (the last one seen), in a temporary table in key order."""
         conn.exec_driver_sql(f"DROP TABLE IF EXISTS {self.ids}")
-        rowid = " WITHOUT ROWID" if self.sqlite else ""
-        conn.exec_driver_sql(f"CREATE TEMP TABLE {self.ids} (platform_id VARCHAR(512) PRIMARY KEY){rowid}")
-        conn.execute(text(
-            f"INSERT INTO {self.ids} SELECT platform_id FROM {self.staging} WHERE snapshot_id = :sid "
-            "AND member IS NULL GROUP BY platform_id ORDER BY platform_id"
-        ), params)
+        conn.exec_driver_sql(self.create_ids)
+        conn.execute(self.fill, params)
         if not self.sqlite:
             conn.exec_driver_sql(f"ANALYZE {self.ids}")
 
@@ -398,7 +441,7 @@ def _save_contacts(conn: Connection, snapshot_id: int, account_id: int, platform
 
 def accept_snapshot(engine: Engine, snapshot_id: int) -> Outcome:
     """Apply a snapshot the drop guard held back (SPEC §4 `snapshots accept`)."""
-    with write(engine) as conn:
+    with write(engine, bulk=True) as conn:
         snap = conn.execute(select(Snapshot.__table__).where(Snapshot.id == snapshot_id)).first()
         if snap is None:
             raise UsageError(f"there is no snapshot {snapshot_id}", hint="`audience snapshots` lists them")
@@ -480,7 +523,7 @@ def run_api_snapshot(
                 save_page(conn, snapshot_id, page.profiles, page.next_cursor)
             faults.hit("page-committed")
             cursor = END_OF_PAGES if page.next_cursor is None else page.next_cursor
-        with write(engine) as conn:
+        with write(engine, bulk=True) as conn:
             return complete_snapshot(conn, snapshot_id, as_of=utcnow())
     except BaseException:
         with write(engine) as conn:
@@ -495,19 +538,21 @@ def batched(iterable: Iterable, n: int) -> Iterator[list]:
 
 
 def ingest(
-    conn: Connection, snapshot_id: int, records: Iterable[ProfileRecord], progress: Callable[[int], None] | None = None
+    conn: Connection, snapshot_id: int, records: Iterable[ProfileRecord], progress: Callable[[int], None] | None = None,
+    filled: set[str] | None = None,
 ) -> int:
     """Stage a stream of records in IMPORT_STAGING, inside the caller's transaction, in flat memory.
 
     The caller then applies them with ``complete_snapshot(..., staging=IMPORT_STAGING)``.
-    `progress`, if given, is called with the number of records staged so far after each batch.
+    `progress`, if given, is called with the number of records staged so far after each batch;
+    `filled` collects the names of the columns any record filled, for ``complete_snapshot``.
     """
     conn.exec_driver_sql(f"DROP TABLE IF EXISTS {IMPORT_STAGING}")
     # Same columns as the persistent staging table, by construction, on both dialects.
     conn.exec_driver_sql(f"CREATE TEMP TABLE {IMPORT_STAGING} AS SELECT * FROM {STAGING} WHERE 1 = 0")
     staged = 0
     for chunk in batched(records, INGEST_BATCH):
-        staged += stage(conn, snapshot_id, staged, chunk, IMPORT_STAGING)
+        staged += stage(conn, snapshot_id, staged, chunk, IMPORT_STAGING, filled)
         if progress:
             progress(staged)
     conn.execute(update(Snapshot).where(Snapshot.id == snapshot_id).values(received=staged, pages=1, cursor=END_OF_PAGES))

@@ -83,7 +83,8 @@ def test_import_snapshots_and_diff_json(run_cli, examples: Path, db_url: str):
     diff = json.loads(run_cli(*db, "diff", "x:ada_ex", "--json").stdout)
     assert diff["from_snapshot"] == 1 and diff["to_snapshot"] == 3
     assert len(diff["gained"]) == 6 and len(diff["lost"]) == 4
-    assert set(diff["gained"][0]) == {"platform", "platform_id", "handle", "display_name"}
+    assert set(diff["gained"][0]) == {"platform", "platform_id", "handle", "display_name", "url"}
+    assert diff["gained"][0]["url"] == "https://twitter.com/intent/user?user_id=" + diff["gained"][0]["platform_id"]
     # snapshots for one account, and the accept subcommand share the group
     assert len(json.loads(run_cli(*db, "snapshots", "x:ada_ex", "--json").stdout)) == 3
     assert run_cli(*db, "snapshots", "accept", "1").exit_code == 2  # complete, not suspect

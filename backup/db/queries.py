@@ -16,11 +16,12 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, func, select, text
 
 from ..errors import UsageError
+from ..profiles import profile_url
 from .models import Account, Snapshot
 
 
 def iso(value: dt.datetime | None) -> str | None:
-    return value.astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z") if value else None
+    return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z") if value else None
 
 
 def list_accounts(conn: Connection) -> list[dict]:
@@ -84,7 +85,7 @@ def kinds_of(conn: Connection, account_id: int) -> list[str]:
     ).scalars())
 
 
-_PROFILE_COLS = "p.platform, p.platform_id, p.handle, p.display_name"
+_PROFILE_COLS = "p.platform, p.platform_id, p.handle, p.display_name, p.url"
 # Is profile c.platform_id a member at the snapshot applied as number {seq}?
 _MEMBER_AT = """EXISTS (
     SELECT 1 FROM relationships r
@@ -132,7 +133,10 @@ def iter_diff(conn: Connection, account_id: int, kind: str, a: AppliedSnapshot, 
 
     def rows(sql: str) -> Iterator[dict]:
         for r in conn.execute(text(sql), params):
-            yield {"platform": r.platform, "platform_id": r.platform_id, "handle": r.handle, "display_name": r.display_name}
+            yield {
+                "platform": r.platform, "platform_id": r.platform_id, "handle": r.handle, "display_name": r.display_name,
+                "url": profile_url(r.platform, r.platform_id, r.handle, r.url),
+            }
 
     return rows(gained_sql), rows(lost_sql)
 

@@ -10,20 +10,23 @@ intent link is kept as the profile URL. ``account.js`` names the archive's own a
 the ``*-partN.js`` parts of large types, and the archive's generation date.
 
 Older archives put ``= [ {`` on the first line, newer ones ``[`` alone on the next line; both
-are read by skipping to the first ``=`` and streaming the rest with ijson (a 1M-follower file
-is 150 MB: never ``json.loads`` it whole).
+are read by skipping to the first ``=`` and streaming the rest entry by entry (a 1M-follower
+file is 150 MB: never ``json.loads`` it whole), see ``_JsArray``.
+
+The ``userLink`` of an entry is the intent link of its own id, which ``profile_url`` derives
+from the id, so it is not stored: it was half of the bytes of a million profiles. Any other
+link is kept as it is.
 """
 
 from __future__ import annotations
 
+import codecs
 import datetime as dt
 import json
 import re
 from collections.abc import Iterator
 from pathlib import PurePosixPath
 from typing import BinaryIO
-
-import ijson
 
 from ..errors import InputError
 from ..snapshot import MAX_HANDLE, ProfileRecord
@@ -60,8 +63,7 @@ class _Chained:
 
 def _strip_prefix(source: Source, member: str, fh: BinaryIO, pattern: re.Pattern, expected: str) -> tuple[re.Match, _Chained]:
     head = fh.read(HEAD_BYTES)
-    if head.startswith(BOM):
-        head = head[len(BOM):]
+    head = head.removeprefix(BOM)
     match = pattern.match(head)
     if not match:
         raise InputError(
@@ -78,7 +80,7 @@ def _parse_time(value) -> dt.datetime | None:
         t = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         return None
-    return t if t.tzinfo else t.replace(tzinfo=dt.timezone.utc)
+    return t if t.tzinfo else t.replace(tzinfo=dt.UTC)
 
 
 def _read_small_js(source: Source, member: str, pattern: re.Pattern, expected: str):
@@ -125,7 +127,7 @@ class XArchive(Importer):
         as_of = _parse_time((manifest or {}).get("archiveInfo", {}).get("generationDate"))
         if as_of is None:
             newest = max(source.mtime(f) for s in streams for f in s.files)
-            as_of = dt.datetime.fromtimestamp(newest, dt.timezone.utc)
+            as_of = dt.datetime.fromtimestamp(newest, dt.UTC)
         return Plan(platform="x", streams=streams, account=account, as_of=as_of)
 
     # -- the parts of a plan --------------------------------------------------------------
@@ -190,33 +192,151 @@ class XArchive(Importer):
             if match.group(1).decode() != kind:
                 raise InputError(f"{label}: holds X {match.group(1).decode()!r} data where {kind!r} was expected")
             try:
-                for n, item in enumerate(ijson.items(rest, "item"), start=1):
-                    entry = item.get(kind) if isinstance(item, dict) else None
-                    if not isinstance(entry, dict):
-                        yield RecordError(f"{label} record {n}", f"not a {kind!r} entry")
-                        continue
-                    account_id = entry.get("accountId")
-                    if isinstance(account_id, str) and account_id.isascii() and account_id.isdigit() and len(account_id) <= MAX_HANDLE:
-                        pid = account_id
-                    elif type(account_id) is int and 0 < account_id <= MAX_SAFE_INTEGER:
-                        pid = str(account_id)
-                    elif isinstance(account_id, int | float):
-                        yield RecordError(
-                            f"{label} record {n}",
-                            "accountId is a JSON number too large to be exact: the file was re-saved by a tool that "
-                            "rounds numbers; import the original archive",
-                        )
-                        continue
+                for n, item in enumerate(_JsArray(rest, kind), start=1):
+                    if type(item) is str:  # the fast path: an entry in X's own layout, already checked
+                        yield ProfileRecord(platform_id=item)
                     else:
-                        yield RecordError(f"{label} record {n}", "accountId is missing or not a numeric id")
-                        continue
-                    link = entry.get("userLink")
-                    yield ProfileRecord(platform_id=pid, url=link if isinstance(link, str) else INTENT_LINK.format(pid))
-            except ijson.JSONError as exc:
-                reason = (str(exc).strip().splitlines() or ["parse error"])[0]  # yajl adds lines quoting the text
+                        yield _record(item, kind, f"{label} record {n}")
+            except UnicodeDecodeError:
+                raise InputError(f"{label}: not UTF-8 text after record {n}", hint="download the archive again") from None
+            except ValueError as exc:  # json.JSONDecodeError, or _JsArray's own complaint
+                reason = (str(exc).strip().splitlines() or ["parse error"])[0]
                 raise InputError(
                     f"{label}: invalid JSON after record {n} ({reason[:120]})",
                     hint="the file is damaged or truncated: download the archive again",
                 ) from None
-            except UnicodeDecodeError:
-                raise InputError(f"{label}: not UTF-8 text after record {n}", hint="download the archive again") from None
+
+
+def _record(item, kind: str, where: str) -> ProfileRecord | RecordError:
+    """One decoded entry, `{"follower": {"accountId": "…", "userLink": "…"}}`, checked."""
+    entry = item.get(kind) if isinstance(item, dict) else None
+    if not isinstance(entry, dict):
+        return RecordError(where, f"not a {kind!r} entry")
+    account_id = entry.get("accountId")
+    if isinstance(account_id, str) and account_id.isascii() and account_id.isdigit() and len(account_id) <= MAX_HANDLE:
+        pid = account_id
+    elif type(account_id) is int and 0 < account_id <= MAX_SAFE_INTEGER:
+        pid = str(account_id)
+    elif isinstance(account_id, int | float):
+        return RecordError(
+            where,
+            "accountId is a JSON number too large to be exact: the file was re-saved by a tool that "
+            "rounds numbers; import the original archive",
+        )
+    else:
+        return RecordError(where, "accountId is missing or not a numeric id")
+    link = entry.get("userLink")
+    # The id's own intent link is not stored: `profile_url` derives it (see the module docstring).
+    return ProfileRecord(platform_id=pid, url=link if isinstance(link, str) and link != INTENT_LINK.format(pid) else None)
+
+
+def _not_json(name: str):
+    raise ValueError(f"{name} is not JSON")
+
+
+def _entry_patterns(kind: str) -> tuple[re.Pattern, re.Pattern]:
+    """For an entry whose link is the intent link of its own id: (in X's exact layout and followed
+    by a comma, as all but the last entry are; in any layout)."""
+    k, link = re.escape(kind), re.escape(INTENT_LINK.format(""))
+    exact = re.compile(
+        r'\n  \{\n    "' + k + r'" : \{\n      "accountId" : "([0-9]{1,30})",\n'
+        r'      "userLink" : "' + link + r'\1"\n    \}\n  \},'
+    )
+    ws = "[ \t\n\r]*"  # JSON's whitespace; `\s` would also take U+00A0 and U+2028
+    loose = re.compile(
+        ws + r'\{' + ws + '"' + k + '"' + ws + ':' + ws + r'\{' + ws + '"accountId"' + ws + ':' + ws
+        + '"([0-9]{1,30})"' + ws + ',' + ws + '"userLink"' + ws + ':' + ws + '"' + link + r'\1"' + ws + r'\}' + ws + r'\}'
+    )
+    return exact, loose
+
+
+class _JsArray:
+    """The entries of the array after `window.YTD.<kind>.part0 =`, streamed in flat memory.
+
+    An entry in the layout X writes (two-space indent, `" : "`, the intent link of the entry's
+    own id) is recognised by a regular expression and yielded as its id string: a third of the
+    time of a streaming JSON parser, and by construction only ever valid JSON of that shape.
+    Any other entry (another layout, escapes, extra keys, a damaged record) goes through the
+    standard library's JSON decoder and is yielded decoded, so the values are what a JSON parser
+    gives. Invalid JSON raises ValueError; bytes that are not UTF-8 raise UnicodeDecodeError.
+    """
+
+    CHUNK = 1 << 20
+    LOOKAHEAD = 1 << 16  # an entry shorter than this is always whole in the buffer
+    MAX_ENTRY = 64 << 20  # an entry longer than this is not an X archive entry
+    _space = re.compile(r"[ \t\n\r]*")
+
+    def __init__(self, fh: BinaryIO, kind: str):
+        self.fh, self.decoder = fh, codecs.getincrementaldecoder("utf-8")()
+        self.buf, self.pos, self.eof = "", 0, False
+        self.exact, self.loose = _entry_patterns(kind)
+
+    def _fill(self, need: int) -> bool:
+        """Make sure `need` characters follow `pos` (unless the file ends); False at the end of the file."""
+        while len(self.buf) - self.pos < need and not self.eof:
+            data = self.fh.read(max(self.CHUNK, need))
+            self.eof = not data
+            self.buf = self.buf[self.pos:] + self.decoder.decode(data, final=self.eof)
+            self.pos = 0
+        return len(self.buf) > self.pos
+
+    def _skip_space(self) -> str:
+        while True:
+            self._fill(self.LOOKAHEAD)
+            self.pos = self._space.match(self.buf, self.pos).end()
+            if self.pos < len(self.buf) or self.eof:
+                return self.buf[self.pos:self.pos + 1]
+
+    def _decode_one(self):
+        decode = json.JSONDecoder(parse_constant=_not_json).raw_decode
+        need = self.LOOKAHEAD
+        while True:
+            try:
+                value, end = decode(self.buf, self.pos)
+            except json.JSONDecodeError:
+                if self.eof or need > self.MAX_ENTRY:
+                    raise
+                need *= 4  # perhaps only cut off by the end of the buffer: read more and try again
+                self._fill(need)
+                continue
+            self.pos = end
+            return value
+
+    def __iter__(self):
+        if self._skip_space() != "[":
+            raise ValueError("the data does not start with `[`")
+        self.pos += 1
+        first = True
+        fast, loose = self.exact.match, self.loose.match
+        while True:
+            if len(self.buf) - self.pos < self.LOOKAHEAD:
+                self._fill(self.LOOKAHEAD)
+            m = fast(self.buf, self.pos)  # an entry in X's layout and the comma after it: one match
+            if m is not None:
+                self.pos = m.end()
+                first = False
+                yield m.group(1)
+                continue
+            m = loose(self.buf, self.pos)
+            if m is not None:
+                self.pos = m.end()
+                yield m.group(1)
+            else:
+                c = self._skip_space()
+                if c == "]" and first:
+                    self.pos += 1
+                    break
+                if not c:
+                    raise ValueError("the file ends in the middle of the list")
+                yield self._decode_one()
+            first = False
+            c = self._skip_space()
+            self.pos += 1
+            if c == "]":
+                break
+            if c != ",":
+                raise ValueError(f"expected `,` or `]` between entries, found {c!r}" if c else "the file ends in the middle of the list")
+        if self._skip_space() == ";":
+            self.pos += 1
+        if self._skip_space():
+            raise ValueError("text after the end of the list")

@@ -6,13 +6,31 @@ Archives are built at test time from Python data by `archives.py`, in the real f
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 import os
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from .archives import ACCOUNT, INTENT, account_js, data_js, entries, ids, manifest_js, write_folder, write_zip, x_archive
+from backup.importers import RecordError
+from backup.importers.x_archive import _JsArray, _record
+from backup.profiles import profile_url
+
+from .archives import (
+    ACCOUNT,
+    INTENT,
+    account_js,
+    data_js,
+    entries,
+    ids,
+    manifest_js,
+    write_folder,
+    write_zip,
+    x_archive,
+)
 from .conftest import assert_input_error, query
 
 FOLLOWERS = ids(40)
@@ -61,9 +79,10 @@ def test_archive_in_every_container_imports_both_kinds(kind, run_cli, tmp_path, 
     assert summary(run_cli) == [("x:ada_ex", "follower", "complete", 40), ("x:ada_ex", "following", "complete", 8)]
     assert stored_ids(db_file, "follower") == set(FOLLOWERS)
     assert stored_ids(db_file, "following") == set(FOLLOWING)
-    # only ids in the archive: the intent link is kept as the profile URL
+    # only ids in the archive: the intent link of each id is its profile URL, derived, not stored
     urls = dict(query(db_file, "SELECT platform_id, url FROM profiles"))
-    assert urls[FOLLOWERS[3]] == INTENT.format(FOLLOWERS[3])
+    assert urls[FOLLOWERS[3]] is None
+    assert profile_url("x", FOLLOWERS[3], None, urls[FOLLOWERS[3]]) == INTENT.format(FOLLOWERS[3])
     assert r.stderr == ""
 
 
@@ -212,14 +231,14 @@ def test_manifest_generation_date_dates_the_snapshot(run_cli, tmp_path):
     assert run_cli("import", path).exit_code == 0
     as_of = {s["as_of"] for s in snapshots(run_cli)}
     assert len(as_of) == 1
-    assert dt.datetime.fromisoformat(as_of.pop().replace("Z", "+00:00")) == dt.datetime(2026, 10, 1, 6, 12, 40, 123000, dt.timezone.utc)
+    assert dt.datetime.fromisoformat(as_of.pop().replace("Z", "+00:00")) == dt.datetime(2026, 10, 1, 6, 12, 40, 123000, dt.UTC)
     r = run_cli("import", path, "--json")
     assert json.loads(r.stdout)[0]["as_of"].startswith("2026-10-01T06:12:40.123")
 
 
 def test_without_a_manifest_the_file_time_dates_the_snapshot(run_cli, tmp_path):
     path = write_folder(x_archive(FOLLOWERS, manifest=False), tmp_path / "archive")
-    stamp = dt.datetime(2026, 9, 1, 12, 0, tzinfo=dt.timezone.utc).timestamp()
+    stamp = dt.datetime(2026, 9, 1, 12, 0, tzinfo=dt.UTC).timestamp()
     os.utime(path / "data" / "follower.js", (stamp, stamp))
     assert run_cli("import", path).exit_code == 0
     assert snapshots(run_cli)[0]["as_of"].startswith("2026-09-01T12:00:00")
@@ -256,3 +275,88 @@ def test_account_js_alone_is_not_enough(run_cli, tmp_path):
     r = run_cli("import", path)
     assert_input_error(r, "no follower.js or following.js", str(path))
     assert snapshots(run_cli) == []
+
+
+# ---------------------------------------------------------------------------------------------
+# The fast entry reader gives exactly what a JSON parser gives
+
+
+def _reference(text: str, kind: str):
+    """What `json.loads` of the array makes of `text`, through the same record checks."""
+    def reject(name):
+        raise ValueError(name)
+
+    body = text.rstrip(" \t\n\r")
+    body = body[:-1] if body.endswith(";") else body
+    items = json.loads(body, parse_constant=reject)
+    if not isinstance(items, list):
+        raise ValueError("not a list")
+    return [_outcome(_record(item, kind, "r")) for item in items]
+
+
+def _outcome(r):
+    return ("error", r.reason) if isinstance(r, RecordError) else (r.platform_id, r.url)
+
+
+def _fast(text: str, kind: str, chunk: int):
+    out = []
+    reader = _JsArray(io.BytesIO(text.encode("utf-8")), kind)
+    reader.CHUNK = reader.LOOKAHEAD = chunk  # tiny buffers: every entry crosses a refill somewhere
+    for item in reader:
+        out.append((item, None) if type(item) is str else _outcome(_record(item, kind, "r")))
+    return out
+
+
+_ids = st.one_of(st.from_regex(r"[0-9]{1,20}", fullmatch=True), st.integers(-5, 2**60), st.just("1e3"), st.just(""))
+_entry = st.fixed_dictionaries(
+    {"accountId": _ids},
+    optional={"userLink": st.one_of(st.just("canonical"), st.text(max_size=20)), "extra": st.text(max_size=5)},
+)
+_layouts = st.sampled_from(["x", "compact", "spaced", "escaped"])
+
+
+def _render(entries: list[dict], kind: str, layout: str) -> str:
+    parts = []
+    for e in entries:
+        e = dict(e)
+        if e.get("userLink") == "canonical":
+            e["userLink"] = INTENT.format(e["accountId"])
+        if layout == "x":
+            parts.append("\n  " + json.dumps({kind: e}, indent=2, separators=(",", " : ")).replace("\n", "\n  "))
+        elif layout == "compact":
+            parts.append(json.dumps({kind: e}, separators=(",", ":")))
+        elif layout == "spaced":
+            parts.append(" \t\r\n " + json.dumps({kind: e}, separators=(" , ", " :\n ")))
+        else:
+            parts.append(json.dumps({kind: e}, ensure_ascii=True).replace("user", "\\u0075ser"))
+    return "[" + ",".join(parts) + "\n]"
+
+
+@settings(max_examples=200, deadline=None)
+@given(entries=st.lists(_entry, max_size=6), layout=_layouts, kind=st.sampled_from(["follower", "following"]), chunk=st.integers(1, 64))
+def test_the_fast_reader_agrees_with_a_json_parser_on_valid_files(entries, layout, kind, chunk) -> None:
+    text = _render(entries, kind, layout)
+    assert _fast(text, kind, chunk) == _reference(text, kind)
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data(), chunk=st.integers(1, 64))
+def test_the_fast_reader_fails_exactly_where_a_json_parser_fails(data, chunk) -> None:
+    """Cut, spliced or garbled files: both accept with the same result, or both refuse."""
+    text = _render(data.draw(st.lists(_entry, min_size=1, max_size=4)), "follower", data.draw(_layouts))
+    i = data.draw(st.integers(0, len(text)))
+    j = data.draw(st.integers(i, min(len(text), i + 3)))
+    text = text[:i] + data.draw(st.sampled_from(["", ",", "]", "}", "\"", "\u00a0", "NaN", "1", "{}", ";", " x"])) + text[j:]
+    try:
+        expected = _reference(text, "follower")
+    except ValueError:
+        with pytest.raises(ValueError):
+            _fast(text, "follower", chunk)
+    else:
+        assert _fast(text, "follower", chunk) == expected
+
+
+def test_entries_in_x_layout_take_the_fast_path() -> None:
+    text = data_js("follower", entries("follower", ["12", "34"])).split(b"=", 1)[1]
+    items = list(_JsArray(io.BytesIO(text), "follower"))
+    assert items == ["12", "34"]  # id strings: recognised without the JSON decoder
