@@ -15,7 +15,7 @@ import typer
 from sqlalchemy.exc import OperationalError
 
 from . import __version__
-from .commands import accounts, db, demo, diff, imports, init, snapshots
+from .commands import accounts, backup, db, demo, diff, imports, init, schedule, snapshots
 from .commands.common import State, click, print_error, report_error
 from .errors import AudienceError, TransientError
 from .logs import redact, setup_logging
@@ -54,10 +54,12 @@ def root(
 app.command("init")(init.init)
 app.command("demo")(demo.demo)
 app.command("import")(imports.import_)
+app.command("backup")(backup.backup)
 app.command("diff")(diff.diff)
 app.add_typer(accounts.app, name="accounts")
 app.add_typer(snapshots.app, name="snapshots")
 app.add_typer(db.app, name="db")
+app.add_typer(schedule.app, name="schedule")
 
 log = logging.getLogger("backup")
 

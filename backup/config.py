@@ -6,6 +6,7 @@ Precedence for every setting: command-line flag > environment variable `AUDIENCE
 from __future__ import annotations
 
 import os
+import tomllib
 from pathlib import Path
 
 import platformdirs
@@ -47,12 +48,37 @@ def resolve_db_url(flag: str | None = None) -> str:
     return f"sqlite:///{path}"
 
 
-def secret_from_env(variable: str) -> str:
-    """Read a credential from the environment variable an account names (never from the database)."""
+SECRETS_FILENAME = "secrets.toml"
+
+
+def secret(variable: str) -> str:
+    """The credential an account names by `variable` (never stored in the database; SPEC §3).
+
+    From the environment variable of that name, else from `secrets.toml` in the data dir, a
+    file of `VARIABLE = "value"` lines that must be private (mode 0600): a nightly job started
+    by systemd or cron does not see the variables of the user's shell.
+    """
     value = os.environ.get(variable)
-    if not value:
-        raise ConfigError(
-            f"the environment variable {variable} is not set",
-            hint=f"export {variable}=... with the token for this account (it is never stored)",
-        )
-    return value
+    if value:
+        return value
+    path = data_dir() / SECRETS_FILENAME
+    if path.exists():
+        if path.stat().st_mode & 0o077:
+            raise ConfigError(
+                f"{path} can be read by other users; audience does not read secrets from it",
+                hint=f"chmod 600 {path}",
+            )
+        try:
+            table = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            # The message of a TOML error quotes no values, only where the problem is.
+            raise ConfigError(f"{path}: not valid TOML ({str(exc).splitlines()[0][:80]})", hint='write lines like MASTODON_TOKEN = "..."') from None
+        found = table.get(variable)
+        if isinstance(found, str) and found:
+            return found
+    raise ConfigError(
+        f"the environment variable {variable} is not set",
+        hint=f"export {variable}=... with the token for this account, or put {variable} = \"...\" in {path} (chmod 600)",
+    )
+
+

@@ -47,7 +47,7 @@ def test_redaction_never_fails_and_keeps_plain_text(before: str, after: str):
 
 
 def test_a_missing_token_variable_is_named_and_its_value_never_shown(monkeypatch):
-    from backup.config import secret_from_env
+    from backup.config import secret as secret_from_env
     from backup.errors import ConfigError
 
     monkeypatch.delenv("AUDIENCE_TEST_TOKEN", raising=False)
