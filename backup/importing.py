@@ -8,6 +8,7 @@ reported with file, record number and reason (SPEC §5.6).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 from collections.abc import Callable, Iterator
@@ -44,6 +45,7 @@ class StreamResult:
     previous_count: int | None = None
     bad: int = 0
     bad_examples: list[RecordError] = field(default_factory=list)
+    not_members: int = 0  # records kept as profiles and contacts only (unsubscribed readers, vCards)
 
 
 @dataclass
@@ -75,7 +77,9 @@ def _account_for(conn: Connection, plan: Plan, account_ref: str | None) -> tuple
     hint: AccountHint | None = plan.account
     if account_ref:
         account = accounts.resolve(conn, account_ref)
-        if hint and hint.platform_id and account.platform_id:  # ids survive renames: compare them when both are known
+        if hint and hint.suggested:  # a made-up name (an address book): only the platform must agree
+            other = account.platform != hint.platform
+        elif hint and hint.platform_id and account.platform_id:  # ids survive renames: compare them when both are known
             other = account.platform != hint.platform or account.platform_id != hint.platform_id
         else:  # else the handle is all there is (an account registered by handle only)
             other = bool(hint) and (account.platform != hint.platform or account.handle != accounts.normalize_handle(hint.platform, hint.handle))
@@ -97,6 +101,11 @@ def _account_for(conn: Connection, plan: Plan, account_ref: str | None) -> tuple
             return accounts.add(conn, hint.platform, hint.handle, platform_id=hint.platform_id), True
         if hint.platform_id and not account.platform_id:
             conn.execute(update(Account).where(Account.id == account.id).values(platform_id=hint.platform_id))
+    elif plan.platform:
+        raise UsageError(
+            f"this {plan.platform} export does not say whose it is",
+            hint=f"name the account: --account {plan.platform}:NAME (register it first: audience accounts add {plan.platform} NAME)",
+        )
     else:
         raise UsageError(
             "this export does not say whose it is",
@@ -114,6 +123,8 @@ def _good_records(stream: Stream, result: StreamResult) -> Iterator[ProfileRecor
             if len(result.bad_examples) < KEEP_BAD_EXAMPLES:
                 result.bad_examples.append(item)
             continue
+        if not item.member:
+            result.not_members += 1
         yield item
 
 
@@ -178,6 +189,9 @@ def import_path(
 ) -> ImportResult:
     """Import one zip, folder or file, atomically."""
     options = options or ImportOptions()
+    if account_ref and not options.account_platform:
+        with engine.connect() as conn:  # `--account newsletter:NAME` tells detection what to look for
+            options = dataclasses.replace(options, account_platform=accounts.resolve(conn, account_ref).platform)
     source = open_source(path)
     try:
         importer = detect(source, options)

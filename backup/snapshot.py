@@ -236,7 +236,13 @@ def complete_snapshot(
     prev = _last_applied(conn, snap.account_id, snap.kind)
     now = utcnow()
     as_of = as_of or snap.as_of
+    if filled is None:
+        filled = _filled_columns(conn, snapshot_id, staging)
     received = snap.received  # records staged; duplicates (rare) only make the guard more lenient
+    if "member" in filled:  # records that are not members must not hide a drop of the members
+        received = conn.execute(
+            text(f"SELECT COUNT(*) FROM {staging} WHERE snapshot_id = :sid AND member IS NULL"), {"sid": snapshot_id}
+        ).scalar_one()
     prev_count = prev.count if prev else None
     if (
         not force
@@ -249,14 +255,13 @@ def complete_snapshot(
                 status="suspect", finished_at=now, as_of=as_of, count=received, cursor=END_OF_PAGES,
             )
         )
+        _save_contacts(conn, snapshot_id, account.id, account.platform, snap.source, staging, opt_outs_only=True)
         if staging != STAGING:  # kept for `snapshots accept`, which may come days later
             conn.exec_driver_sql(f"INSERT INTO {STAGING} SELECT * FROM {staging}")
             conn.exec_driver_sql(f"DROP TABLE {staging}")
         return Outcome(snapshot_id, snap.kind, "suspect", received, previous_count=prev_count)
 
     faults.hit("before-apply")
-    if filled is None:
-        filled = _filled_columns(conn, snapshot_id, staging)
     q = _ApplySQL(conn.dialect.name, staging, filled)
     params = {"sid": snapshot_id, "acc": account.id, "kind": snap.kind, "platform": account.platform, "now": now}
     q.fill_ids(conn, params)
@@ -377,13 +382,20 @@ def _typed(sql: str):
     return text(sql).bindparams(*(bindparam(p, type_=UTCDateTime()) for p in ("now", "as_of") if f":{p}" in sql))
 
 
-def _save_contacts(conn: Connection, snapshot_id: int, account_id: int, platform: str, source: str, staging: str) -> None:
+def _save_contacts(
+    conn: Connection, snapshot_id: int, account_id: int, platform: str, source: str, staging: str,
+    *, opt_outs_only: bool = False,
+) -> None:
     """Contact points carried by staged records (emails in a CSV, a newsletter's subscribers).
 
     A consent the source states (`opted_in`, `unsubscribed`: a newsletter export) replaces the
     stored one, since snapshots are applied in order; `unknown` never overwrites a stated one.
     Unsubscribed addresses go to the suppression list; one this newsletter's own earlier export
     put there is lifted when this export lists the address as subscribed again.
+
+    `opt_outs_only`: for a snapshot the drop guard holds back. Its unsubscribes are honoured at
+    once all the same (the suppression list only grows; nothing else changes until it is
+    accepted): an opt-out must never wait for someone to confirm a drop.
     """
     rows = conn.execute(
         text(f"SELECT platform_id, contacts FROM {staging} WHERE snapshot_id = :sid AND contacts IS NOT NULL"),
@@ -393,6 +405,9 @@ def _save_contacts(conn: Connection, snapshot_id: int, account_id: int, platform
     for platform_id, contacts in rows:
         for kind, value, consent in json.loads(contacts):
             value = _clean_text(value, MAX_TEXT)  # staged as JSON, which keeps NULs: clean like other text
+            seen = values.get((platform_id, kind, value))
+            if seen is not None and seen["consent"] == "unsubscribed":
+                continue  # listed twice in one export, once as unsubscribed: the safe reading wins
             values[(platform_id, kind, value)] = {
                 "platform": platform, "platform_id": platform_id, "kind": kind, "value": value,
                 "consent": consent, "source": source,
@@ -403,6 +418,10 @@ def _save_contacts(conn: Connection, snapshot_id: int, account_id: int, platform
         from sqlalchemy.dialects.sqlite import insert as dialect_insert
     else:
         from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    if opt_outs_only:
+        values = {k: v for k, v in values.items() if v["consent"] == "unsubscribed"}
+        _suppress(conn, dialect_insert, values, account_id, source, lift=False)
+        return
     stmt = dialect_insert(ContactPoint)
     stated = (stmt.excluded.consent == literal_column("'opted_in'")) | (stmt.excluded.consent == literal_column("'unsubscribed'"))
     stmt = stmt.on_conflict_do_update(
@@ -412,13 +431,17 @@ def _save_contacts(conn: Connection, snapshot_id: int, account_id: int, platform
     )
     for chunk in batched(values.values(), INGEST_BATCH):
         conn.execute(stmt, chunk)
+    _suppress(conn, dialect_insert, values, account_id, source, lift=True)
 
+
+def _suppress(conn: Connection, dialect_insert, values: dict, account_id: int, source: str, *, lift: bool) -> None:
+    """Unsubscribed emails onto the suppression list; with `lift`, this newsletter's own entries off it for re-subscribers."""
     emails = {"unsubscribed": set(), "opted_in": set()}
     for row in values.values():
         if row["kind"] == "email" and row["consent"] in emails:
             emails[row["consent"]].add(row["value"].lower())
     emails["opted_in"] -= emails["unsubscribed"]  # listed both ways in one export: the safe reading
-    if emails["opted_in"]:
+    if lift and emails["opted_in"]:
         for chunk in batched(sorted(emails["opted_in"]), 500):
             conn.execute(delete(Suppression).where(
                 Suppression.kind == "email", Suppression.value.in_(chunk),

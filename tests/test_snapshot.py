@@ -660,3 +660,17 @@ def test_a_resubscription_lifts_only_the_suppression_this_newsletter_made(engine
 
     assert suppressed(engine) == {"bo@example.org"}
     assert_verified(engine)
+
+
+def test_readers_kept_without_a_subscription_do_not_hide_a_drop_of_the_members(engine: Engine) -> None:
+    account = add_account(engine, "newsletter", "letters")
+    newsletter_night(engine, account, [reader(f"r{n}@example.org", "opted_in") for n in range(30)])
+    # Tonight 25 of the 30 unsubscribed: 5 members, 25 non-members; 30 records in all.
+    records = [reader(f"r{n}@example.org", "opted_in") for n in range(5)]
+    records += [reader(f"r{n}@example.org", "unsubscribed", member=False) for n in range(5, 30)]
+    out = newsletter_night(engine, account, records)
+    assert out.status == "suspect"  # 5 < 30 / 2: held back for the user to confirm
+    assert len(current(engine, account, "subscriber")) == 30
+    # ... but the opt-outs are honoured at once: they never wait for the drop to be confirmed.
+    assert suppressed(engine) == {f"r{n}@example.org" for n in range(5, 30)}
+    assert_verified(engine)

@@ -83,7 +83,10 @@ def _progress(quiet: bool) -> Iterator[Callable[[str], None] | None]:
         yield lambda status: bar.update(task, description=status)
 
 
-KIND_PLURAL = {"follower": "followers", "following": "following", "connection": "connections", "subscriber": "subscribers"}
+KIND_PLURAL = {
+    "follower": "followers", "following": "following", "connection": "connections", "subscriber": "subscribers",
+    "contact": "contacts", "unsubscribed": "unsubscribed",
+}
 
 
 def describe(result: ImportResult) -> list[str]:
@@ -98,8 +101,12 @@ def describe(result: ImportResult) -> list[str]:
                 f"{what}: snapshot {s.snapshot_id} HELD BACK: {s.count:,} profiles against {s.previous_count:,} "
                 f"before (a drop of more than half); nothing changed. If it is right: audience snapshots accept {s.snapshot_id}"
             )
+        elif s.count == 0 and s.not_members:  # an address book, a list of unsubscribes: contacts only
+            line = f"{what}: snapshot {s.snapshot_id} complete, {s.not_members:,} kept as contacts (no relationship)"
         else:
             line = f"{what}: snapshot {s.snapshot_id} complete, {s.count:,} profiles (+{s.gained:,} -{s.lost:,})"
+            if s.not_members:
+                line += f"; {s.not_members:,} more kept as contacts only (unsubscribed addresses are suppressed)"
         if s.bad:
             line += f", {s.bad:,} bad records skipped"
         lines.append(line)
@@ -123,7 +130,7 @@ def _as_json(result: ImportResult) -> dict:
         "path": result.path, "format": result.importer, "account": result.account, "as_of": result.as_of.isoformat(),
         "snapshots": [
             {"id": s.snapshot_id, "kind": s.kind, "status": s.status, "count": s.count, "gained": s.gained,
-             "lost": s.lost, "bad_records": s.bad}
+             "lost": s.lost, "bad_records": s.bad, "not_members": s.not_members}
             for s in result.streams
         ],
     }

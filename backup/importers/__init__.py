@@ -37,6 +37,9 @@ class AccountHint:
     handle: str
     platform_id: str | None = None
     display_name: str | None = None
+    # A name the importer makes up (an address book has no owner in the file), not one the
+    # export states: an explicit --account of the same platform wins over it.
+    suggested: bool = False
 
 
 @dataclass
@@ -59,6 +62,7 @@ class ImportOptions:
     platform: str | None = None
     kind: str | None = None
     mapping: dict[str, str] = field(default_factory=dict)
+    account_platform: str | None = None  # the platform of --account, when one was given
 
 
 class Importer:
