@@ -22,7 +22,7 @@ from .db import orm
 from .db.engine import write
 from .db.models import Account, Snapshot
 from .errors import InputError, UsageError
-from .importers import AccountHint, Importer, ImportOptions, Plan, RecordError, Stream, load_builtin
+from .importers import REGISTRY, AccountHint, Importer, ImportOptions, Plan, RecordError, Stream, load_builtin
 from .importers.sources import Source, open_source
 from .snapshot import IMPORT_STAGING, ProfileRecord, complete_snapshot, ingest, last_applied_as_of, start_snapshot
 
@@ -60,10 +60,15 @@ class ImportResult:
 
 def detect(source: Source, options: ImportOptions) -> Importer:
     importers = sorted(load_builtin().values(), key=lambda i: -getattr(i, "priority", 0))
-    if options.platform:
+    if options.platform:  # --platform narrows detection to that platform's formats
         own = [i for i in importers if getattr(i, "platform", None) == options.platform]
+        for importer in own:
+            if importer.detect(source, options):
+                return importer
+        if options.mapping and "csv" in REGISTRY:
+            return REGISTRY["csv"]  # `--platform P --map ...`: any CSV of people, for an account on P
         if own:
-            return own[0]  # --platform overrides detection: its importer explains what is wrong
+            return own[0]  # none recognises the file: its importer explains what is wrong
     for importer in importers:
         if importer.detect(source, options):
             return importer

@@ -97,4 +97,4 @@ def load_builtin() -> dict[str, Importer]:
 
 
 # Helper modules of this package that hold no format.
-_NOT_FORMATS = {"sources", "tabular"}
+_NOT_FORMATS = {"sources", "tabular", "jsonstream"}

@@ -105,11 +105,11 @@ def read_csv(source: Source, member: str, header_at: int = 0) -> tuple[CsvFile, 
     stream = io.TextIOWrapper(raw, encoding=encoding, newline="")
     reader = csv.reader(stream, delimiter=delimiter)
     try:
-        header: list[str] = []
-        for _ in range(header_at + 1):
-            header = next(reader, [])
-            while header and not any(c.strip() for c in header):
-                header = next(reader, [])
+        header: list[str] | None = []
+        for _ in range(header_at + 1):  # blank lines (`[]` from csv, or only spaces) are not records
+            header = next(reader, None)
+            while header is not None and not any(c.strip() for c in header):
+                header = next(reader, None)
     except UnicodeDecodeError:  # decoding runs ahead of the header: the bad byte may be further down
         raw.close()
         line = undecodable_line(source, member, encoding, skip) or reader.line_num + 1

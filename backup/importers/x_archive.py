@@ -199,6 +199,11 @@ class XArchive(Importer):
                         yield _record(item, kind, f"{label} record {n}")
             except UnicodeDecodeError:
                 raise InputError(f"{label}: not UTF-8 text after record {n}", hint="download the archive again") from None
+            except RecursionError:  # the stdlib decoder's answer to `[[[[...` thousands deep: no X entry is
+                raise InputError(
+                    f"{label}: record {n + 1} is nested thousands of levels deep; this is not an X archive entry",
+                    hint="import the archive X made, unchanged",
+                ) from None
             except ValueError as exc:  # json.JSONDecodeError, or _JsArray's own complaint
                 reason = (str(exc).strip().splitlines() or ["parse error"])[0]
                 raise InputError(

@@ -208,6 +208,15 @@ def test_invalid_json_after_good_records(kind, good, run_cli, db_state, tmp_path
     assert "right here" not in line  # the parser's multi-line diagnostic is not passed through
 
 
+def test_a_record_nested_a_hundred_thousand_levels_deep(good, run_cli, db_state, tmp_path):
+    """400 KB of `[` made ijson take gigabytes and the stdlib decoder recurse; neither may crash the import."""
+    text = data_js("follower", ids(45)).decode()
+    cut = [i for i in range(len(text)) if text.startswith("  {", i)][5]
+    deep = (text[:cut] + "[" * 100_000 + "]" * 100_000 + ",\n" + text[cut:]).encode()
+    path = write_folder(newer({"data/follower.js": deep}), tmp_path / "deep")
+    refused(run_cli, db_state, good, path, str(path / "data" / "follower.js"), "record 6 is nested thousands of levels deep")
+
+
 def test_follower_js_cut_mid_record(good, run_cli, db_state, tmp_path):
     text = data_js("follower", ids(45))
     path = write_folder(newer({"data/follower.js": text[: len(text) // 2]}), tmp_path / "cut")
