@@ -17,6 +17,13 @@ def test_demo_runs_offline_and_summarizes(run_cli, tmp_path: Path):
     assert result.exit_code == 0, result.output
     assert "6 new followers, 4 left" in result.stdout
     assert "already imported as snapshot 2" in result.stdout  # following.js did not change
+    for line in (  # every bundled format is imported
+        "linkedin:ada-example connections: snapshot", "instagram:ada.example followers: snapshot",
+        "facebook:ada.example connections: snapshot", "tiktok:ada.example following: snapshot",
+        "mastodon:ada@mastodon.social following: snapshot", "newsletter:ada-letters subscribers: snapshot",
+        "contacts:address-book contacts: snapshot",
+    ):
+        assert line in result.stdout, line
     db = tmp_path / "demo" / "audience.db"
     assert stat.S_IMODE(db.stat().st_mode) == 0o600
     assert stat.S_IMODE((tmp_path / "demo").stat().st_mode) == 0o700

@@ -20,6 +20,27 @@ from .common import stdout
 from .imports import describe
 
 
+# Ada's other accounts, registered the way a user would, and the example export of each.
+DEMO_ACCOUNTS = (
+    ("mastodon", "ada@mastodon.social", "ada-fedi", ["personal"]),
+    ("linkedin", "ada-example", "ada-linkedin", ["professional"]),
+    ("instagram", "ada.example", None, ["personal"]),
+    ("facebook", "ada.example", None, ["personal"]),
+    ("tiktok", "ada.example", None, ["personal"]),
+    ("newsletter", "ada-letters", "ada-letters", ["professional"]),
+)
+DEMO_IMPORTS = (
+    ("mastodon-followers.csv", "mastodon:ada@mastodon.social"),
+    ("mastodon-follows.csv", "mastodon:ada@mastodon.social"),
+    ("linkedin-export", "linkedin:ada-example"),
+    ("instagram-export", "instagram:ada.example"),
+    ("facebook-export", "facebook:ada.example"),
+    ("tiktok-export", "tiktok:ada.example"),
+    ("newsletter-substack.csv", "newsletter:ada-letters"),
+    ("contacts.vcf", None),  # the address book registers itself
+)
+
+
 def examples_dir() -> Path:
     return Path(str(files("backup.examples")))
 
@@ -52,9 +73,10 @@ def demo(
     newer_zip = _zip_folder(ex / "x-archive-2026-11-01", directory / "twitter-2026-11-01-demo.zip")
     newer = import_path(engine, newer_zip)
     with write(engine) as conn:
-        service.add(conn, "mastodon", "ada@mastodon.social", label="ada-fedi", tags=["personal"])
-    masto = import_path(engine, ex / "mastodon-followers.csv", account_ref="mastodon:ada@mastodon.social", options=ImportOptions())
-    for result in (older, newer, masto):
+        for platform, handle, label, tags in DEMO_ACCOUNTS:
+            service.add(conn, platform, handle, label=label, tags=tags)
+    others = [import_path(engine, ex / name, account_ref=ref, options=ImportOptions()) for name, ref in DEMO_IMPORTS]
+    for result in (older, newer, *others):
         out.print(f"imported {Path(result.path).name}:", markup=False)
         for line in describe(result):
             out.print(f"  {line}", markup=False)
@@ -67,7 +89,7 @@ def demo(
         markup=False,
     )
     out.print(
-        "The X archive holds only numeric ids; each is kept with its profile link.\n\n"
+        "The X archive holds only numeric ids; each profile's link is derived from its id.\n\n"
         "Look around:\n"
         f"  audience --db {db} snapshots\n"
         f"  audience --db {db} diff x:ada_ex\n"
