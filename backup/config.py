@@ -15,6 +15,10 @@ from .errors import ConfigError
 from .files import ensure_private_dir
 
 APP_NAME = "audience"
+# A whole nightly backup stops starting new waits after this long (SPEC §4 exit 5: what was
+# fetched is kept and the next run resumes). Six hours: a 1M-follower X account at 15
+# requests per 15 minutes needs about 17 hours, so it takes three nights, page by page.
+DEFAULT_RUN_SECONDS = 6 * 3600
 DB_FILENAME = "audience.db"
 
 

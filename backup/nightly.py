@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import Engine, select, update
 
 from . import connectors
-from .config import secret
+from .config import DEFAULT_RUN_SECONDS, secret
 from .db import orm
 from .db.engine import write
 from .db.models import Account, utcnow
@@ -32,10 +32,6 @@ from .snapshot import Outcome, run_api_snapshot
 
 log = logging.getLogger(__name__)
 
-# A whole nightly run stops starting new waits after this long (SPEC §4 exit 5: what was
-# fetched is kept and the next run resumes). Six hours: a 1M-follower X account at 15
-# requests per 15 minutes needs about 17 hours, so it takes three nights, page by page.
-DEFAULT_RUN_SECONDS = 6 * 3600
 DOWN = ("suspended", "deactivated")  # statuses that mean the audience is out of reach (exit 8)
 
 

@@ -118,7 +118,7 @@ def newer_release(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
 def test_there_is_exactly_one_head() -> None:
     heads = ScriptDirectory.from_config(alembic_config()).get_heads()
     assert len(heads) == 1, f"several Alembic heads, merge them: {heads}"
-    assert heads[0] == head_revision()
+    assert heads[0] == head_revision() == migrate.HEAD  # HEAD spares every command an Alembic import
 
 
 def test_an_empty_database_is_migrated_to_head(fresh) -> None:

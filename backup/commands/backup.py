@@ -6,6 +6,7 @@ import contextlib
 import sys
 import time
 from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
 import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn
@@ -14,7 +15,10 @@ from rich.table import Table
 from ..db.engine import write
 from ..logs import file_logging
 from ..lock import run_lock
-from ..nightly import DEFAULT_RUN_SECONDS, AccountResult, RunResult, api_accounts, run_backup
+from ..config import DEFAULT_RUN_SECONDS
+
+if TYPE_CHECKING:
+    from ..nightly import AccountResult, RunResult
 from ..snapshot import recover_interrupted
 from .common import emit_json, one_line, state, stderr, stdout
 
@@ -38,6 +42,8 @@ def backup(
     account. Exit codes: 4 credentials, 5 stopped early (resumes next run), 6 some accounts
     failed, 7 a snapshot held back by the drop guard, 8 an account suspended or deactivated.
     """
+    from ..nightly import api_accounts, run_backup  # the connectors (and requests) load only for a backup
+
     st = state(ctx)
     engine = st.engine()
     file_logging()

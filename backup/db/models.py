@@ -17,6 +17,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     ForeignKeyConstraint,
     Index,
@@ -245,6 +246,7 @@ class ContactPoint(Base):
     __table_args__ = (
         ForeignKeyConstraint(["platform", "platform_id"], ["profiles.platform", "profiles.platform_id"], ondelete="CASCADE"),
         UniqueConstraint("platform", "platform_id", "kind", "value"),
+        Index("ix_contact_points_kind_value", "kind", "value"),  # identity linking joins on it
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -256,6 +258,8 @@ class ContactPoint(Base):
     value: Mapped[str] = mapped_column(Text)  # normalized
     source: Mapped[str] = mapped_column(Text)  # which profile field or file it came from
     consent: Mapped[str | None] = mapped_column(String(16))  # email only: opted_in | unsubscribed | unknown
+    # A link the platform verified (Mastodon's rel=me check: the profile field's `verified_at`).
+    verified: Mapped[bool | None] = mapped_column(Boolean)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
@@ -277,4 +281,93 @@ class Suppression(Base):
     reason: Mapped[str] = mapped_column(String(64))
     source: Mapped[str | None] = mapped_column(Text)  # the file or command it came from
     account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="SET NULL"))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+def _profile_pair_fks() -> tuple:
+    return (
+        ForeignKeyConstraint(["a_platform", "a_platform_id"], ["profiles.platform", "profiles.platform_id"], ondelete="CASCADE"),
+        ForeignKeyConstraint(["b_platform", "b_platform_id"], ["profiles.platform", "profiles.platform_id"], ondelete="CASCADE"),
+    )
+
+
+class IdentityLink(Base):
+    """Evidence that two profiles are the same person, found by `audience link` (SPEC §7).
+
+    One row per pair and kind of evidence; the pair is stored in key order (a < b).
+    """
+
+    __tablename__ = "identity_links"
+    __table_args__ = (
+        *_profile_pair_fks(),
+        UniqueConstraint("a_platform", "a_platform_id", "b_platform", "b_platform_id", "evidence"),
+        Index("ix_identity_links_b", "b_platform", "b_platform_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    a_platform: Mapped[str] = mapped_column(String(32))
+    a_platform_id: Mapped[str] = mapped_column(String(512))
+    b_platform: Mapped[str] = mapped_column(String(32))
+    b_platform_id: Mapped[str] = mapped_column(String(512))
+    evidence: Mapped[str] = mapped_column(String(32))  # same_email | verified_link | mentions_both | ...
+    matched: Mapped[str] = mapped_column(Text)  # the values that matched (JSON list)
+    confidence: Mapped[float] = mapped_column(Float)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class IdentityDecision(Base):
+    """A manual identity decision that every later `link` run respects.
+
+    `merge`: a and b are the same person (`people merge`). `split`: a and b are not
+    (`people split` stores one for the profile split off and each profile it was with).
+    """
+
+    __tablename__ = "identity_decisions"
+    __table_args__ = (*_profile_pair_fks(), UniqueConstraint("a_platform", "a_platform_id", "b_platform", "b_platform_id"))
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8))  # merge | split
+    a_platform: Mapped[str] = mapped_column(String(32))
+    a_platform_id: Mapped[str] = mapped_column(String(512))
+    b_platform: Mapped[str] = mapped_column(String(32))
+    b_platform_id: Mapped[str] = mapped_column(String(512))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class PersonTag(Base):
+    """A segment label on a person: set by hand (`source` = manual) or by a tag rule (`rule:<id>`)."""
+
+    __tablename__ = "person_tags"
+
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id", ondelete="CASCADE"), primary_key=True)
+    tag: Mapped[str] = mapped_column(String(64), primary_key=True)
+    source: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class TagRule(Base):
+    """`tag rule add TAG --platform P | --account A | --kind K`: applied on every link run."""
+
+    __tablename__ = "tag_rules"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tag: Mapped[str] = mapped_column(String(64))
+    platform: Mapped[str | None] = mapped_column(String(32))
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    kind: Mapped[str | None] = mapped_column(String(16))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class LinkRun(Base):
+    """One `audience link` run: what it saw and found; the next run re-reads only newer profiles."""
+
+    __tablename__ = "link_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    started_at: Mapped[dt.datetime]
+    finished_at: Mapped[dt.datetime | None]
+    profiles_read: Mapped[int] = mapped_column(BigInteger, default=0)
+    persons: Mapped[int] = mapped_column(BigInteger, default=0)
+    links: Mapped[int] = mapped_column(BigInteger, default=0)
+    refused: Mapped[str | None] = mapped_column(Text)  # JSON: values shared by too many profiles, clusters refused
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
