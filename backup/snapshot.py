@@ -402,9 +402,11 @@ def _save_contacts(
         {"sid": snapshot_id},
     )
     values = {}
+    normalize = _contact_normalizer()
     for platform_id, contacts in rows:
         for kind, value, consent in json.loads(contacts):
             value = _clean_text(value, MAX_TEXT)  # staged as JSON, which keeps NULs: clean like other text
+            value = normalize(kind, value)
             seen = values.get((platform_id, kind, value))
             if seen is not None and seen["consent"] == "unsubscribed":
                 continue  # listed twice in one export, once as unsubscribed: the safe reading wins
@@ -432,6 +434,24 @@ def _save_contacts(
     for chunk in batched(values.values(), INGEST_BATCH):
         conn.execute(stmt, chunk)
     _suppress(conn, dialect_insert, values, account_id, source, lift=True)
+
+
+def _contact_normalizer() -> Callable[[str, str], str]:
+    """Contact values in the one form identity linking and the suppression list compare:
+    emails lower-cased with IDN domains in one form, phones in E.164, websites without trackers.
+    A value the normalizer cannot read (a national number without a country) is kept as given.
+    """
+    from .people.extract import normalize_email, normalize_phone, normalize_url  # only imports with contacts pay for it
+
+    by_kind = {"email": normalize_email, "phone": normalize_phone, "website": normalize_url}
+
+    def normalize(kind: str, value: str) -> str:
+        fn = by_kind.get(kind)
+        if fn is None or not value:
+            return value
+        return fn(value) or (value.lower() if kind == "email" else value)
+
+    return normalize
 
 
 def _suppress(conn: Connection, dialect_insert, values: dict, account_id: int, source: str, *, lift: bool) -> None:

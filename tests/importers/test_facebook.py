@@ -214,7 +214,7 @@ def test_2018_contact_info_becomes_contact_points(account, run_cli, tmp_path, db
     rows = query(db_file, "SELECT platform_id, kind, value, consent FROM contact_points ORDER BY kind")
     assert rows == [
         (profile_key("Zoë Müller", T0), "email", "zoe.mueller@example.org", "unknown"),
-        (profile_key("Cy Phone", T0 - 2 * 86_400), "phone", "+49 30 1234567", None),
+        (profile_key("Cy Phone", T0 - 2 * 86_400), "phone", "+49301234567", None),  # stored in E.164
     ]
 
 
