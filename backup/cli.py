@@ -15,7 +15,7 @@ import typer
 from sqlalchemy.exc import OperationalError
 
 from . import __version__
-from .commands import accounts, backup, db, demo, diff, imports, init, schedule, snapshots
+from .commands import accounts, backup, db, demo, diff, imports, init, people, schedule, snapshots
 from .commands.common import State, click, print_error, report_error
 from .errors import AudienceError, TransientError
 from .logs import redact, setup_logging
@@ -56,8 +56,11 @@ app.command("demo")(demo.demo)
 app.command("import")(imports.import_)
 app.command("backup")(backup.backup)
 app.command("diff")(diff.diff)
+app.command("link")(people.link)
 app.add_typer(accounts.app, name="accounts")
 app.add_typer(snapshots.app, name="snapshots")
+app.add_typer(people.app, name="people")
+app.add_typer(people.tag_app, name="tag")
 app.add_typer(db.app, name="db")
 app.add_typer(schedule.app, name="schedule")
 
