@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
 import sys
 import time
-from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 import typer
-from rich.progress import Progress, SpinnerColumn, TextColumn
 from rich.table import Table
 
 from ..db.engine import write
@@ -20,7 +17,7 @@ from ..config import DEFAULT_RUN_SECONDS
 if TYPE_CHECKING:
     from ..nightly import AccountResult, RunResult
 from ..snapshot import recover_interrupted
-from .common import emit_json, one_line, state, stderr, stdout
+from .common import emit_json, one_line, state, status_line, stdout
 
 KIND_PLURAL = {"follower": "followers", "following": "following"}
 
@@ -52,7 +49,7 @@ def backup(
             recover_interrupted(conn)
         chosen = api_accounts(engine, accounts or None)
         options = {"full_profiles": True} if full_profiles else {}
-        with _progress(st.quiet) as progress:
+        with status_line(st.quiet) as progress:
             result = run_backup(
                 engine, chosen, deadline=time.monotonic() + max_minutes * 60, client_options=options, progress=progress,
             )
@@ -67,17 +64,6 @@ def backup(
                 sys.stderr.write(f"hint: {one_line(r.hint)}\n")
     if result.exit_code:
         raise typer.Exit(result.exit_code)
-
-
-@contextlib.contextmanager
-def _progress(quiet: bool) -> Iterator[Callable[[str], None] | None]:
-    """One status line on stderr while accounts are read, only for a person watching a terminal."""
-    if quiet or not sys.stderr.isatty():
-        yield None
-        return
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), console=stderr(), transient=True) as bar:
-        task = bar.add_task("starting", total=None)
-        yield lambda status: bar.update(task, description=status)
 
 
 def _as_json(r: AccountResult) -> dict:

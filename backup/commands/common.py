@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import logging
 import sys
 from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import typer
@@ -16,6 +18,7 @@ try:  # typer >= 0.29 vendors click; older releases depend on it
 except ImportError:  # pragma: no cover
     import click
 from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn
 from sqlalchemy import Engine
 from typer.core import TyperGroup
 
@@ -119,3 +122,15 @@ class DefaultGroup(TyperGroup):
         if not args or (args[0] not in self.commands and args[0] not in ("--help", "-h")):
             args = [self.default_command, *args]
         return super().parse_args(ctx, args)
+
+
+@contextlib.contextmanager
+def status_line(quiet: bool) -> Iterator[Callable[[str], None] | None]:
+    """One changing status line on stderr ("x:ana followers: 20,000 records read") while work
+    runs, only for a person watching a terminal: None when quiet or stderr is not a TTY."""
+    if quiet or not sys.stderr.isatty():
+        yield None
+        return
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), console=stderr(), transient=True) as bar:
+        task = bar.add_task("starting", total=None)
+        yield lambda status: bar.update(task, description=status)

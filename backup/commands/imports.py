@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import sys
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import List, Optional
 
 import typer
-from rich.progress import Progress, SpinnerColumn, TextColumn
 
 from ..importers import ImportOptions
 from ..importers.csv_generic import parse_mapping
@@ -19,7 +15,7 @@ from ..lock import run_lock
 from ..snapshot import recover_interrupted
 from ..errors import AudienceError, SuspectSnapshot
 from ..db.engine import write
-from .common import emit_json, one_line, parse_date, report_error, state, stderr, stdout
+from .common import emit_json, one_line, parse_date, report_error, state, status_line, stdout
 
 log = logging.getLogger("backup")
 SHOW_BAD_RECORDS = 10
@@ -52,7 +48,7 @@ def import_(
             recover_interrupted(conn)
         for path in paths:
             try:
-                with _progress(st.quiet) as progress:
+                with status_line(st.quiet) as progress:
                     results.append(import_path(engine, path, account_ref=account, options=options, as_of=when, progress=progress))
             except AudienceError as exc:
                 if len(paths) == 1:
@@ -70,17 +66,6 @@ def import_(
         codes.append(SuspectSnapshot.exit_code)
     if codes:
         raise typer.Exit(max(codes))
-
-
-@contextlib.contextmanager
-def _progress(quiet: bool) -> Iterator[Callable[[str], None] | None]:
-    """A record counter on stderr while a file is read, only for a person watching a terminal."""
-    if quiet or not sys.stderr.isatty():
-        yield None
-        return
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), console=stderr(), transient=True) as bar:
-        task = bar.add_task("reading", total=None)
-        yield lambda status: bar.update(task, description=status)
 
 
 KIND_PLURAL = {
