@@ -42,9 +42,11 @@ from sqlalchemy import (
     text,
     update,
 )
+from sqlalchemy.exc import IntegrityError
 
 from . import faults
 from .db.engine import write
+from .db.maintenance import skip_foreign_key_checks
 from .db.models import Account, ContactPoint, Snapshot, Suppression, UTCDateTime, utcnow
 from .errors import RepeatedCursor, TransientError, UsageError
 
@@ -162,38 +164,83 @@ def stage(
 
     `filled`, if given, collects the names of the columns this batch filled (see `complete_snapshot`).
 
-    Only the fields this batch fills are bound (an X archive fills 2 of 10): binding costs
+    Only the fields this batch fills are written (an X archive fills 2 of 10): binding costs
     SQLite's executemany more than the insert itself at a million rows, and so does
-    SQLAlchemy's per-row parameter processing, hence the plain DBAPI cursor.
+    SQLAlchemy's per-row parameter processing, hence the plain DBAPI cursor. On PostgreSQL the
+    rows go through COPY instead (`_stage_by_copy`).
     """
     if not records:
         return 0
-    fields = ["platform_id", *(f for f in _ITEM_FIELDS[1:-1] if any(map(attrgetter(f), records)))]
+    fields = ["platform_id", *(f for f in _ITEM_FIELDS[1:-1] if _any_value(records, f))]
     if not all(map(attrgetter("member"), records)):
         fields.append("member")
     if filled is not None:
         filled.update(fields)
+    postgresql = conn.dialect.name == "postgresql"
+    if len(fields) == 1 and not postgresql and _stage_ids_as_json(conn, table, snapshot_id, first_seq, records):
+        faults.hit("staged")
+        return len(records)
+    if len(fields) == 1:
+        rows = ((snapshot_id, seq, r.platform_id) for seq, r in enumerate(records, start=first_seq))
+    else:
+        rows = (
+            (snapshot_id, seq, *(_item_value(r, f) for f in fields)) for seq, r in enumerate(records, start=first_seq)
+        )
+    if postgresql:
+        _stage_by_copy(conn, table, fields, rows)
+        faults.hit("staged")
+        return len(records)
     mark = _PLACEHOLDER[conn.dialect.name]
     sql = (
         f"INSERT INTO {table} (snapshot_id, seq, {', '.join(fields)}) "
         f"VALUES ({', '.join([mark] * (len(fields) + 2))})"
     )
-    if len(fields) == 1 and conn.dialect.name == "sqlite" and _stage_ids_as_json(conn, table, snapshot_id, first_seq, records):
-        faults.hit("staged")
-        return len(records)
-    if len(fields) == 1:
-        rows = [(snapshot_id, seq, r.platform_id) for seq, r in enumerate(records, start=first_seq)]
-    else:
-        rows = [
-            (snapshot_id, seq, *(_item_value(r, f) for f in fields)) for seq, r in enumerate(records, start=first_seq)
-        ]
     cursor = conn.connection.driver_connection.cursor()
     try:
-        cursor.executemany(sql, rows)
+        cursor.executemany(sql, list(rows))
     finally:
         cursor.close()
     faults.hit("staged")
     return len(records)
+
+
+def _any_value(records: list[ProfileRecord], name: str) -> bool:
+    """Whether any record of the batch fills `name`. A count of 0 is a value: a batch whose
+    counts are all 0 once stored them as NULL, which kept a stale count on the profile."""
+    if any(map(attrgetter(name), records)):  # C speed, and stops at the first value
+        return True
+    return name in ("followers_count", "following_count") and set(map(attrgetter(name), records)) != {None}
+
+
+_COPY_TYPES: dict[str, str] = {}
+
+
+def _stage_by_copy(conn: Connection, table: str, fields: list[str], rows: Iterable[tuple]) -> None:
+    """PostgreSQL: the rows through one binary `COPY ... FROM STDIN` per batch (psycopg 3).
+
+    Measured on a 1M-follower X archive: 1.3 s, where executemany took 15 s (12 s of it the
+    driver's per-row work). Binary COPY needs no escaping and takes each value as the column's
+    own type, named here from the model (the TEMP import table is a copy of `snapshot_items`).
+    Values are the ones executemany bound (`_item_value`), so the stored text is the same; a
+    NUL that reaches PostgreSQL is refused either way.
+    """
+    if not _COPY_TYPES:
+        from sqlalchemy.dialects import postgresql
+
+        from .db.models import SnapshotItem
+
+        dialect = postgresql.dialect()
+        for column in SnapshotItem.__table__.columns:  # "VARCHAR(512)" -> "varchar", which psycopg knows
+            _COPY_TYPES[column.name] = column.type.compile(dialect=dialect).split("(")[0].lower()
+    columns = ["snapshot_id", "seq", *fields]
+    cursor = conn.connection.driver_connection.cursor()
+    try:
+        with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types([_COPY_TYPES[c] for c in columns])
+            for row in rows:
+                copy.write_row(row)
+    finally:
+        cursor.close()
 
 
 def _stage_ids_as_json(conn: Connection, table: str, snapshot_id: int, first_seq: int, records: list[ProfileRecord]) -> bool:
@@ -282,14 +329,16 @@ def complete_snapshot(
         return Outcome(snapshot_id, snap.kind, "suspect", received, previous_count=prev_count)
 
     faults.hit("before-apply")
+    skip_foreign_key_checks(conn)  # PostgreSQL, when the role may: what `bulk=True` does on SQLite
     q = _ApplySQL(conn.dialect.name, staging, filled)
     params = {"sid": snapshot_id, "acc": account.id, "kind": snap.kind, "platform": account.platform, "now": now}
     q.fill_ids(conn, params)
-    conn.execute(q.upsert_profiles, params)
+    q.upsert(conn, params)
     current = conn.execute(q.count_current, params).scalar_one()
     lost = conn.execute(q.close_lost, params).rowcount if current else 0
     gained = conn.execute(q.open_gained, params).rowcount
     count = current - lost + gained
+    _analyze_if_changed(conn, gained + lost)
     conn.exec_driver_sql(f"DROP TABLE {q.ids}")
     _save_contacts(conn, snapshot_id, account.id, account.platform, snap.source, staging)
     if staging == STAGING:
@@ -309,6 +358,24 @@ def complete_snapshot(
     )
     faults.hit("applied")
     return Outcome(snapshot_id, snap.kind, "complete", count, gained, lost, previous_count=prev_count)
+
+
+def _analyze_if_changed(conn: Connection, changed: int) -> None:
+    """PostgreSQL: fresh planner statistics after a change autovacuum would analyze anyway.
+
+    Without them, a `diff` run right after a big import plans against the table's old size:
+    at 20,000 followers, a `diff --since` over three snapshots took 10 s on a fresh schema
+    (nested loops over "1 row") instead of 0.9 s. Autovacuum's own rule (50 rows + 10%)
+    decides; ANALYZE samples 30,000 rows, 0.1 s per table at 1M. Run in the apply transaction,
+    it counts the rows this transaction wrote; its lock (until commit) only makes another
+    ANALYZE of the same table wait, never a reader or a writer.
+    """
+    if conn.dialect.name != "postgresql":
+        return
+    known = conn.exec_driver_sql("SELECT reltuples FROM pg_class WHERE oid = 'relationships'::regclass").scalar()
+    if changed > 50 + 0.1 * max(known or 0, 0):
+        conn.exec_driver_sql("ANALYZE relationships")
+        conn.exec_driver_sql("ANALYZE profiles")
 
 
 def _filled_columns(conn: Connection, snapshot_id: int, staging: str) -> set[str]:
@@ -364,12 +431,21 @@ class _ApplySQL:
             on_conflict = f"DO UPDATE SET {sets}, updated_at = excluded.updated_at WHERE {changed}"
         else:
             on_conflict = "DO NOTHING"  # nothing but ids (an X archive): a known profile has nothing new
-        self.upsert_profiles = _typed(
+        # ... so on PostgreSQL known profiles are left out by an anti-join first (its ON CONFLICT
+        # probes row by row: 3.1 s for 1M known ids, 1.5 s with the anti-join), and the new ones
+        # are inserted without ON CONFLICT (`insert_new`), whose speculative insertion costs a
+        # fifth more (1M new profiles: 4.8 s against 3.9 s); see `upsert`.
+        known = (
+            "" if sqlite or present else
+            " AND NOT EXISTS (SELECT 1 FROM profiles p WHERE p.platform = :platform AND p.platform_id = i.platform_id)"
+        )
+        insert_profiles = (
             f"INSERT INTO profiles (platform, platform_id{cols}, first_seen_at, updated_at) "
             f"SELECT CAST(:platform AS VARCHAR(32)), platform_id{cols}, {now}, {now} "
-            f"FROM {self.ids} WHERE true "  # `WHERE true`: SQLite's upsert needs it after a SELECT
-            f"ON CONFLICT (platform, platform_id) {on_conflict}"
+            f"FROM {self.ids} i WHERE true{known} "  # `WHERE true`: SQLite's upsert needs it after a SELECT
         )
+        self.upsert_profiles = _typed(f"{insert_profiles}ON CONFLICT (platform, platform_id) {on_conflict}")
+        self.insert_new = _typed(insert_profiles) if known else None
         current = "account_id = :acc AND kind = :kind AND until_snapshot_id IS NULL"
         self.count_current = text(f"SELECT COUNT(*) FROM relationships WHERE {current}")
         # Both anti-joins walk their driving side in platform_id order against an index on
@@ -387,6 +463,22 @@ class _ApplySQL:
             "AND r.platform_id = i.platform_id AND r.until_snapshot_id IS NULL) ORDER BY i.platform_id"
         )
         self.sqlite = sqlite
+
+    def upsert(self, conn: Connection, params: dict) -> None:
+        """Profiles upserted; on PostgreSQL with ids only, the new ones inserted plainly.
+
+        A plain insert is safe only while no other writer adds the same profiles (two workers
+        whose accounts share followers): if one did, it fails on the primary key, and the
+        upsert runs instead, the plain insert undone by its savepoint.
+        """
+        if self.insert_new is None:
+            conn.execute(self.upsert_profiles, params)
+            return
+        try:
+            with conn.begin_nested():
+                conn.execute(self.insert_new, params)
+        except IntegrityError:
+            conn.execute(self.upsert_profiles, params)
 
     def fill_ids(self, conn: Connection, params: dict) -> None:
         """The staged records, one per platform id (the last one seen), in a temporary table in key order."""

@@ -35,7 +35,7 @@ import datetime as dt
 import json
 import logging
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import groupby
 from operator import itemgetter
@@ -121,13 +121,15 @@ def run_link(engine: Engine, *, full: bool = False, region: str | None = None) -
     +numbers). Callers hold the run lock, so no import changes profiles meanwhile.
     """
     t0 = time.monotonic()
-    started = utcnow()
-    with write(engine) as conn, _large_cache(conn):
+    with write(engine) as conn, _page_cache(conn) as grow_cache:
+        started = utcnow()  # once the write lock is held: nothing changes profiles from here on
         since = None if full else conn.execute(
             select(LinkRun.started_at).where(LinkRun.finished_at.is_not(None)).order_by(LinkRun.id.desc()).limit(1)
         ).scalar()
         run_id = conn.execute(insert(LinkRun).values(started_at=started, created_at=started).returning(LinkRun.id)).scalar_one()
+        grow_cache()  # a large store's existing contact points are compared and rewritten
         read = extract_profiles(conn, since, region=region)
+        grow_cache()  # the run may have made it large
         timings = {"extract": time.monotonic() - t0}
         changed = since is None or read > 0 or _decided_since(conn, since) or _profiles_without_person(conn)
         if changed:
@@ -157,23 +159,32 @@ def run_link(engine: Engine, *, full: bool = False, region: str | None = None) -
     return result
 
 
-# SQLite page cache while linking: the (kind, value) index of contact points and the persons
-# are written in random order, and a 1M-profile run wrote each index page many times over
-# with the 8 MiB default (measured: inserting 415k contact points took 5.2 s in batches of
-# 5,000 with commits, 2.4 s in one transaction with 256 MiB). Restored afterwards.
+# SQLite page cache while linking a large store: the (kind, value) index of contact points,
+# the persons and the links are read and written in random order, and a 1M-profile run wrote
+# each index page many times over with the 8 MiB default (measured: inserting 415k contact
+# points took 5.2 s in batches of 5,000 with commits, 2.4 s in one transaction with 256 MiB).
+# Only for a store with that many contact points: linking right after a 1M-follower X archive
+# import (ids only, no contact points) takes as long with 8 MiB, in 95 MB instead of 290 MB,
+# and that import promises 150 MB (SPEC P2). Restored afterwards.
 LINK_CACHE_KIB = 256 * 1024
+LARGE_CACHE_MIN = 250_000  # contact points from which the large cache pays
 
 
 @contextlib.contextmanager
-def _large_cache(conn: Connection) -> Iterator[None]:
+def _page_cache(conn: Connection) -> Iterator[Callable[[], None]]:
+    """Yields ``grow()``, which gives the connection the large cache when the store is large."""
     if conn.dialect.name != "sqlite":
-        yield
+        yield lambda: None
         return
     raw = conn.connection.driver_connection  # below SQLAlchemy: a PRAGMA is no statement of the transaction
     before = raw.execute("PRAGMA cache_size").fetchone()[0]
-    raw.execute(f"PRAGMA cache_size=-{LINK_CACHE_KIB}")
+
+    def grow() -> None:
+        if (conn.execute(select(func.max(ContactPoint.id))).scalar() or 0) >= LARGE_CACHE_MIN:
+            raw.execute(f"PRAGMA cache_size=-{LINK_CACHE_KIB}")
+
     try:
-        yield
+        yield grow
     finally:
         raw.execute(f"PRAGMA cache_size={int(before)}")
 
@@ -187,7 +198,7 @@ def link_after_import(engine: Engine) -> LinkResult | None:
     """
     try:
         result = run_link(engine)
-    except Exception as exc:  # whatever broke, the import's committed data stands  # noqa: BLE001
+    except Exception as exc:  # whatever broke, the committed import stands  # noqa: BLE001
         log.warning("identity linking failed, the imported data is saved (%s: %s); run `audience link` to retry",
                     type(exc).__name__, exc)
         return None
@@ -227,14 +238,17 @@ IN_FLIGHT = 2  # batches handed out ahead of the one being written
 
 
 @contextlib.contextmanager
-def _bulk_index(conn: Connection, bulk: bool) -> Iterator[None]:
-    """SQLite, many profiles: build the (kind, value) index of contact points after the rows
-    instead of maintaining it row by row. Inserted in profile order, the rows land in random
-    places of that index: 2M of them took 54 s with it and a fifth of that without it plus
-    CREATE INDEX (which sorts). Both statements are part of the run's transaction, so the
-    schema is the same before and after, whatever happens in between; readers in WAL mode
-    see the old state meanwhile."""
-    index = next(i for i in ContactPoint.__table__.indexes if i.name == "ix_contact_points_kind_value")
+def _bulk_index(conn: Connection, bulk: bool, table=ContactPoint.__table__, name: str = "ix_contact_points_kind_value") -> Iterator[None]:
+    """SQLite, many rows: build an index after the rows instead of maintaining it row by row.
+
+    Rows written in key order land at random places of a secondary index: 2M contact points
+    took 54 s with the (kind, value) index and a fifth of that without it plus CREATE INDEX
+    (which sorts); the same holds for profiles' person ids and links' second profile. Both
+    statements are part of the run's transaction, so the schema is the same before and after,
+    whatever happens in between; readers (WAL) see the old state meanwhile. PostgreSQL keeps
+    its indexes: dropping one would lock the table against readers.
+    """
+    index = next(i for i in table.indexes if i.name == name)
     if not bulk or conn.dialect.name != "sqlite":
         yield
         return
@@ -557,10 +571,11 @@ def store_links(conn: Connection, applied: list[Evidence], now: dt.datetime) -> 
     mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
     # in key order, so that the unique index is appended to rather than written at random
     rows = sorted((*split_key(a), *split_key(b), kind, matched, confidence, created) for (a, b, kind), (matched, confidence) in want.items())
-    conn.exec_driver_sql(
-        "INSERT INTO identity_links (a_platform, a_platform_id, b_platform, b_platform_id, evidence, matched, "
-        f"confidence, created_at) VALUES ({', '.join([mark] * 8)})", rows,
-    )
+    with _bulk_index(conn, len(rows) >= BULK_MIN, IdentityLink.__table__, "ix_identity_links_b"):
+        conn.exec_driver_sql(
+            "INSERT INTO identity_links (a_platform, a_platform_id, b_platform, b_platform_id, evidence, matched, "
+            f"confidence, created_at) VALUES ({', '.join([mark] * 8)})", rows,
+        )
 
 
 # -- 4. persons ---------------------------------------------------------------------------------
@@ -675,6 +690,7 @@ def assign_persons(conn: Connection, components: list[list[str]], since: dt.date
 
     changed_members = (f"SELECT m.platform, m.platform_id FROM {members} m JOIN {assigned} a "
                        "ON a.cluster = m.cluster WHERE a.changed = 1")
+    moving = sum(len(components[n]) for n, _, changed in out if changed)
     # Manual tags follow a profile into the person it joins (a merged-away person is deleted).
     if conn.execute(select(PersonTag.person_id).where(PersonTag.source == "manual").limit(1)).first():
         conn.execute(_sql(
@@ -686,6 +702,34 @@ def assign_persons(conn: Connection, components: list[list[str]], since: dt.date
             "WHERE t.source = 'manual' AND p.person_id <> a.person_id "
             "ON CONFLICT (person_id, tag) DO UPDATE SET source = 'manual'"
         ), {"now": now})
+    without = conn.execute(select(func.count()).select_from(Profile).where(Profile.person_id.is_(None))).scalar_one()
+    with _bulk_index(conn, moving + without >= BULK_MIN, Profile.__table__, "ix_profiles_person_id"):
+        next_id = _move_profiles(conn, members, assigned, shared, changed_members, first_new, next_id, now)
+    _sync_sequence(conn, next_id - 1)
+    # Persons left without profiles (merged into another, or whose profiles were deleted);
+    # a person that only holds contact points of its own is kept.
+    conn.execute(text(
+        "DELETE FROM persons WHERE NOT EXISTS (SELECT 1 FROM profiles p WHERE p.person_id = persons.id) "
+        "AND NOT EXISTS (SELECT 1 FROM contact_points c WHERE c.person_id = persons.id)"
+    ))
+    # Names of the persons whose profiles changed; new single-profile persons got theirs above.
+    if since is None:
+        where, params = "id < :first", {"first": first_new}
+    else:
+        where, params = "id IN (SELECT person_id FROM profiles WHERE updated_at >= :since)", {"since": since}
+    conn.execute(_sql(
+        f"UPDATE persons SET name = {_NAME_OF} WHERE {where} "
+        f"OR id IN (SELECT person_id FROM {assigned} WHERE changed = 1) OR id IN (SELECT person_id FROM {touched})"
+    ), params)
+    if sqlite:
+        for name in (members, assigned, shared, touched):
+            conn.exec_driver_sql(f"DROP TABLE temp.{name}")
+
+
+def _move_profiles(conn: Connection, members: str, assigned: str, shared: str, changed_members: str,
+                   first_new: int, next_id: int, now: dt.datetime) -> int:
+    """Write the new person of every profile that changes; returns the next free person id."""
+    at_now = ":now" if conn.dialect.name == "sqlite" else "CAST(:now AS TIMESTAMP)"
     conn.execute(text(
         f"UPDATE profiles SET person_id = (SELECT a.person_id FROM {members} m JOIN {assigned} a ON a.cluster = m.cluster "
         "WHERE m.platform = profiles.platform AND m.platform_id = profiles.platform_id) "
@@ -699,13 +743,18 @@ def assign_persons(conn: Connection, components: list[list[str]], since: dt.date
         f"WHERE changed = 1 AND person_id < :first) AND {not_member}"
     ), {"first": first_new})
     # Profiles outside clusters that still share a person (their link is gone): the first in
-    # key order keeps it, the others get new persons.
+    # key order keeps it, the others get new persons. (One pass: the person_id index may be
+    # dropped for a bulk run, see _bulk_index.)
+    loose = _temp(conn, "loose", "platform VARCHAR(32) NOT NULL, platform_id VARCHAR(512) NOT NULL, "
+                  "PRIMARY KEY (platform, platform_id)")
     conn.execute(text(
-        f"UPDATE profiles SET person_id = NULL WHERE person_id IN (SELECT person_id FROM {shared}) "
-        f"AND person_id NOT IN (SELECT person_id FROM {assigned}) AND EXISTS ("
-        "  SELECT 1 FROM profiles q WHERE q.person_id = profiles.person_id AND (q.platform < profiles.platform "
-        "  OR (q.platform = profiles.platform AND q.platform_id < profiles.platform_id)))"
+        f"INSERT INTO {loose} (platform, platform_id) SELECT platform, platform_id FROM ("
+        "  SELECT p.platform, p.platform_id, "
+        "  ROW_NUMBER() OVER (PARTITION BY p.person_id ORDER BY p.platform, p.platform_id) AS n "
+        f"  FROM profiles p JOIN {shared} s ON s.person_id = p.person_id "
+        f"  WHERE p.person_id NOT IN (SELECT person_id FROM {assigned})) ranked WHERE n > 1"
     ))
+    conn.execute(text(f"UPDATE profiles SET person_id = NULL WHERE (platform, platform_id) IN (SELECT platform, platform_id FROM {loose})"))
     # Profiles without a person (new ones, split-off ones): one new person each, in bulk.
     fresh = _temp(conn, "fresh", "platform VARCHAR(32) NOT NULL, platform_id VARCHAR(512) NOT NULL, "
                   "person_id BIGINT NOT NULL, PRIMARY KEY (platform, platform_id)")
@@ -725,26 +774,10 @@ def assign_persons(conn: Connection, components: list[list[str]], since: dt.date
             f"UPDATE profiles SET person_id = (SELECT f.person_id FROM {fresh} f WHERE f.platform = profiles.platform "
             "AND f.platform_id = profiles.platform_id) WHERE person_id IS NULL"
         ))
-    next_id += count
-    _sync_sequence(conn, next_id - 1)
-    # Persons left without profiles (merged into another, or whose profiles were deleted);
-    # a person that only holds contact points of its own is kept.
-    conn.execute(text(
-        "DELETE FROM persons WHERE NOT EXISTS (SELECT 1 FROM profiles p WHERE p.person_id = persons.id) "
-        "AND NOT EXISTS (SELECT 1 FROM contact_points c WHERE c.person_id = persons.id)"
-    ))
-    # Names of the persons whose profiles changed; new single-profile persons got theirs above.
-    if since is None:
-        where, params = "id < :first", {"first": first_new}
-    else:
-        where, params = "id IN (SELECT person_id FROM profiles WHERE updated_at >= :since)", {"since": since}
-    conn.execute(_sql(
-        f"UPDATE persons SET name = {_NAME_OF} WHERE {where} "
-        f"OR id IN (SELECT person_id FROM {assigned} WHERE changed = 1) OR id IN (SELECT person_id FROM {touched})"
-    ), params)
-    if sqlite:
-        for name in (members, assigned, shared, touched, fresh):
-            conn.exec_driver_sql(f"DROP TABLE temp.{name}")
+    if conn.dialect.name == "sqlite":
+        conn.exec_driver_sql(f"DROP TABLE temp.{fresh}")
+        conn.exec_driver_sql(f"DROP TABLE temp.{loose}")
+    return next_id + count
 
 
 # -- 5. tags ------------------------------------------------------------------------------------

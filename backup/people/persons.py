@@ -280,9 +280,6 @@ def _decide(conn: Connection, kind: str, pairs: Iterable[tuple[tuple[str, str], 
     return len(rows)
 
 
-MAX_MERGE_PAIRS = 25 * 25  # two persons of at most MAX_CLUSTER profiles each
-
-
 def merge(conn: Connection, person_a: int, person_b: int) -> int:
     """Store that two persons are one: a `merge` decision for each pair of their profiles
     (replacing any `split` between them). Returns the number of decisions stored."""
@@ -291,8 +288,8 @@ def merge(conn: Connection, person_a: int, person_b: int) -> int:
     a, b = profiles_of(conn, person_a), profiles_of(conn, person_b)
     if not a or not b:
         raise UsageError(f"person {person_a if not a else person_b} has no profiles to merge")
-    pairs = [(x, y) for x in a for y in b][:MAX_MERGE_PAIRS]
-    return _decide(conn, "merge", pairs)
+    # Every pair, not one: the merge then holds whatever becomes of the evidence inside either person.
+    return _decide(conn, "merge", [(x, y) for x in a for y in b])
 
 
 def split(conn: Connection, person_id: int, profile: tuple[str, str]) -> int:
