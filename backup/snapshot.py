@@ -431,21 +431,43 @@ class _ApplySQL:
             on_conflict = f"DO UPDATE SET {sets}, updated_at = excluded.updated_at WHERE {changed}"
         else:
             on_conflict = "DO NOTHING"  # nothing but ids (an X archive): a known profile has nothing new
-        # ... so on PostgreSQL known profiles are left out by an anti-join first (its ON CONFLICT
-        # probes row by row: 3.1 s for 1M known ids, 1.5 s with the anti-join), and the new ones
-        # are inserted without ON CONFLICT (`insert_new`), whose speculative insertion costs a
-        # fifth more (1M new profiles: 4.8 s against 3.9 s); see `upsert`.
-        known = (
-            "" if sqlite or present else
-            " AND NOT EXISTS (SELECT 1 FROM profiles p WHERE p.platform = :platform AND p.platform_id = i.platform_id)"
+        # Every new profile gets a person of its own in the same transaction (identity linking
+        # later merges persons on evidence): readers and exports can count on a person per
+        # profile right after an import, and linking need not touch the million bare ids of an
+        # X archive. The new ids are found by one anti-join into `new` (keyed like `ids`, so
+        # the joins below are merges), which also spares the profile insert its conflict
+        # probes when the records carry ids only: on PostgreSQL ON CONFLICT probes row by
+        # row (3.1 s for 1M known ids, 1.5 s with the anti-join).
+        self.new = "audience_snapshot_new"
+        self.create_new = (
+            f"CREATE TEMP TABLE {self.new} (platform_id VARCHAR(512) PRIMARY KEY, person_id BIGINT NOT NULL)"
+            f"{' WITHOUT ROWID' if sqlite else ''}"
         )
-        insert_profiles = (
+        # SQLite has one writer at a time, so the ids after the highest are free; PostgreSQL
+        # takes them from the sequence, which concurrent workers share safely.
+        person_id = ":base + ROW_NUMBER() OVER (ORDER BY i.platform_id)" if sqlite else "nextval(pg_get_serial_sequence('persons', 'id'))"
+        self.fill_new = text(
+            f"INSERT INTO {self.new} (platform_id, person_id) SELECT i.platform_id, {person_id} FROM {self.ids} i "
+            "WHERE NOT EXISTS (SELECT 1 FROM profiles p WHERE p.platform = :platform AND p.platform_id = i.platform_id) "
+            "ORDER BY i.platform_id"
+        )
+        self.insert_persons = _typed(f"INSERT INTO persons (id, created_at) SELECT person_id, {now} FROM {self.new}")
+        columns = f"INSERT INTO profiles (platform, platform_id{cols}, person_id, first_seen_at, updated_at) "
+        values = f"SELECT CAST(:platform AS VARCHAR(32)), i.platform_id{''.join(f', i.{f}' for f in present)}, n.person_id, {now}, {now} "
+        if present:
+            # known profiles updated, new ones inserted with their person: one pass
+            self.write_profiles = _typed(
+                f"{columns}{values}FROM {self.ids} i LEFT JOIN {self.new} n ON n.platform_id = i.platform_id "
+                f"WHERE true ON CONFLICT (platform, platform_id) {on_conflict}"  # `WHERE true`: SQLite's upsert needs it after a SELECT
+            )
+        else:  # ids only (an X archive): a known profile has nothing new, so only the new ones
+            self.write_profiles = _typed(f"{columns}{values.replace('i.platform_id', 'n.platform_id')}FROM {self.new} n")
+        # Without persons, for the rare race below.
+        self.upsert_profiles = _typed(
             f"INSERT INTO profiles (platform, platform_id{cols}, first_seen_at, updated_at) "
-            f"SELECT CAST(:platform AS VARCHAR(32)), platform_id{cols}, {now}, {now} "
-            f"FROM {self.ids} i WHERE true{known} "  # `WHERE true`: SQLite's upsert needs it after a SELECT
+            f"SELECT CAST(:platform AS VARCHAR(32)), platform_id{cols}, {now}, {now} FROM {self.ids} WHERE true "
+            f"ON CONFLICT (platform, platform_id) {on_conflict}"
         )
-        self.upsert_profiles = _typed(f"{insert_profiles}ON CONFLICT (platform, platform_id) {on_conflict}")
-        self.insert_new = _typed(insert_profiles) if known else None
         current = "account_id = :acc AND kind = :kind AND until_snapshot_id IS NULL"
         self.count_current = text(f"SELECT COUNT(*) FROM relationships WHERE {current}")
         # Both anti-joins walk their driving side in platform_id order against an index on
@@ -465,18 +487,29 @@ class _ApplySQL:
         self.sqlite = sqlite
 
     def upsert(self, conn: Connection, params: dict) -> None:
-        """Profiles upserted; on PostgreSQL with ids only, the new ones inserted plainly.
+        """Profiles upserted, each new one with a new person of its own.
 
-        A plain insert is safe only while no other writer adds the same profiles (two workers
-        whose accounts share followers): if one did, it fails on the primary key, and the
-        upsert runs instead, the plain insert undone by its savepoint.
+        On PostgreSQL another writer (a worker whose account shares followers) may add one of
+        the new profiles between the anti-join and the insert: the insert then fails on the
+        primary key, everything since the savepoint is undone, and a plain upsert runs instead,
+        leaving those new profiles to the next identity-linking run, which gives each one a person.
         """
-        if self.insert_new is None:
-            conn.execute(self.upsert_profiles, params)
+        def write_with_persons() -> None:
+            conn.exec_driver_sql(f"DROP TABLE IF EXISTS {self.new}")
+            conn.exec_driver_sql(self.create_new)
+            base = conn.execute(text("SELECT COALESCE(MAX(id), 0) FROM persons")).scalar_one() if self.sqlite else 0
+            conn.execute(self.fill_new, {**params, "base": base})
+            faults.hit("new-profiles-found")
+            conn.execute(self.insert_persons, params)
+            conn.execute(self.write_profiles, params)
+            conn.exec_driver_sql(f"DROP TABLE {self.new}")
+
+        if self.sqlite:
+            write_with_persons()
             return
         try:
             with conn.begin_nested():
-                conn.execute(self.insert_new, params)
+                write_with_persons()
         except IntegrityError:
             conn.execute(self.upsert_profiles, params)
 

@@ -476,3 +476,20 @@ def _groups(conn) -> list[list[str]]:
     for platform, platform_id, person in conn.execute(select(Profile.platform, Profile.platform_id, Profile.person_id)):
         groups.setdefault(person, []).append(f"{platform}:{platform_id}")
     return list(groups.values())
+
+
+def test_ensure_linked_runs_only_when_something_changed(engine: Engine):
+    from backup.people.link import ensure_linked, needs_link
+
+    assert ensure_linked(engine) is None  # an empty store: nothing to link
+    add_profiles(engine, {"platform": "x", "platform_id": "1", "handle": "ana", "bio": "mail me: ana@example.org"},
+                 {"platform": "mastodon", "platform_id": "https://m.example/users/ana", "handle": "ana@m.example",
+                  "bio": "ana@example.org"})
+    first = ensure_linked(engine)
+    assert first is not None and first.links_by_evidence == {"same_email": 1}
+    assert ensure_linked(engine) is None
+    with engine.connect() as conn:
+        assert not needs_link(conn)
+    add_profiles(engine, {"platform": "github", "platform_id": "7", "handle": "ana", "bio": "ana@example.org"})
+    assert ensure_linked(engine).links_by_evidence == {"same_email": 3}  # each pair of the three
+    invariants(engine)

@@ -150,3 +150,50 @@ def test_people_search_and_empty_store(run_cli, tmp_path: Path):
     assert as_json(run_cli("--db", db, "people", "--json")) == []
     assert as_json(run_cli("--db", db, "tag", "list", "--json")) == {"tags": [], "rules": []}
     assert as_json(run_cli("--db", db, "link", "--json"))["persons"] == 0
+
+
+def _import_carmen_twice(run_cli, examples: Path, db: str) -> None:
+    """Two exports that both name Carmen's address: LinkedIn and the newsletter."""
+    for platform, handle in (("linkedin", "ada-example"), ("newsletter", "ada-letters")):
+        assert run_cli("--db", db, "accounts", "add", platform, handle).exit_code == 0
+    for name, ref in (("linkedin-export", "linkedin:ada-example"), ("newsletter-substack.csv", "newsletter:ada-letters")):
+        r = run_cli("--db", db, "import", str(examples / name), "--account", ref)
+        assert r.exit_code == 0, r.output
+
+
+def test_import_links_by_itself(run_cli, examples: Path, tmp_path: Path):
+    """SPEC §4: `link` runs after every import, incrementally; re-importing changes nothing."""
+    db = str(tmp_path / "a.db")
+    _import_carmen_twice(run_cli, examples, db)
+    doc = as_json(run_cli("--db", db, "people", "show", CARMEN, "--json"))
+    assert {p["platform"] for p in doc["profiles"]} == {"linkedin", "newsletter"}
+    assert {link["evidence"] for link in doc["links"]} == {"same_email"}
+    again = run_cli("--db", db, "import", str(examples / "linkedin-export"), "--account", "linkedin:ada-example")
+    assert again.exit_code == 0 and "already imported" in again.output
+    assert as_json(run_cli("--db", db, "link", "--json"))["unchanged"]
+
+
+def test_a_failing_link_never_fails_the_import(run_cli, examples: Path, tmp_path: Path, monkeypatch, caplog):
+    """The import is committed before linking starts: if linking breaks, the data stays, every
+    profile still has a person (a snapshot gives new profiles their own), and the next run links."""
+    import backup.people.link as link_module
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk on fire")
+
+    db = str(tmp_path / "a.db")
+    monkeypatch.setattr(link_module, "run_link", broken)
+    _import_carmen_twice(run_cli, examples, db)
+    assert "identity linking failed, the imported data is saved" in caplog.text
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(f"sqlite:///{db}")
+    with engine.connect() as conn:
+        profiles, without, persons = conn.execute(text(
+            "SELECT COUNT(*), COUNT(*) - COUNT(person_id), COUNT(DISTINCT person_id) FROM profiles")).one()
+    engine.dispose()
+    assert profiles > 10 and without == 0 and persons == profiles  # one each, none linked yet
+    monkeypatch.undo()
+    doc = as_json(run_cli("--db", db, "link", "--json"))
+    assert not doc["unchanged"] and doc["links_by_evidence"]["same_email"] >= 1
+    assert doc["persons"] < profiles

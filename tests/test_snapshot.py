@@ -20,7 +20,7 @@ from sqlalchemy import Engine, func, select
 
 from backup import accounts
 from backup.db.maintenance import verify
-from backup.db.models import Account, ContactPoint, Profile, Relationship, Snapshot, SnapshotItem, Suppression, utcnow
+from backup.db.models import Account, ContactPoint, Person, Profile, Relationship, Snapshot, SnapshotItem, Suppression, utcnow
 from backup.db.queries import applied_snapshots, iter_diff
 from backup.errors import RepeatedCursor, TransientError, UsageError
 from backup.snapshot import (
@@ -673,4 +673,52 @@ def test_readers_kept_without_a_subscription_do_not_hide_a_drop_of_the_members(e
     assert len(current(engine, account, "subscriber")) == 30
     # ... but the opt-outs are honoured at once: they never wait for the drop to be confirmed.
     assert suppressed(engine) == {f"r{n}@example.org" for n in range(5, 30)}
+    assert_verified(engine)
+
+
+def test_every_new_profile_gets_a_person_of_its_own(engine: Engine) -> None:
+    """Readers can count on a person per profile right after a snapshot, before any linking."""
+    account = add_account(engine)
+    night(engine, account, range(30))
+    night(engine, account, range(10, 45))
+    with engine.connect() as conn:
+        rows = conn.execute(select(Profile.platform_id, Profile.person_id)).all()
+        persons = conn.execute(select(func.count()).select_from(Person)).scalar_one()
+    assert len(rows) == 45 and all(p is not None for _, p in rows)
+    assert len({p for _, p in rows}) == 45 == persons
+    assert_verified(engine)
+
+
+@pytest.mark.parametrize("ids_only", [False, True], ids=["with-fields", "ids-only"])
+def test_a_profile_another_writer_adds_meanwhile_does_not_fail_the_snapshot(engine: Engine, monkeypatch, ids_only: bool) -> None:
+    """PostgreSQL with several workers: a shared follower inserted by another transaction between
+    the anti-join and the insert. The snapshot completes; that profile waits for linking to get a person."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has one writer at a time")
+    from backup import faults
+
+    account = add_account(engine)
+    original = faults.hit
+
+    def race(name: str) -> None:
+        if name == "new-profiles-found":
+            with engine.begin() as other:
+                other.execute(Profile.__table__.insert().values(
+                    platform=account.platform, platform_id=pid(3), first_seen_at=utcnow(), updated_at=utcnow()))
+        original(name)
+
+    monkeypatch.setattr(faults, "hit", race)
+    records = [ProfileRecord(platform_id=pid(n)) for n in range(10)] if ids_only else people(range(10))
+    outcome = run_api_snapshot(engine, account, KIND, FakePlatform(chunk(records)))
+    assert outcome.status == "complete" and current(engine, account) == {pid(n) for n in range(10)}
+    with engine.connect() as conn:
+        without = sorted(conn.execute(select(Profile.platform_id).where(Profile.person_id.is_(None))).scalars())
+    # with fields the upsert takes the race in its stride and only that profile waits; ids only,
+    # the plain insert fails and the fallback upsert leaves all new ones to linking
+    assert without == ([pid(n) for n in range(10)] if ids_only else [pid(3)])
+    from backup.people.link import run_link
+
+    run_link(engine)
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).where(Profile.person_id.is_(None))).scalar_one() == 0
     assert_verified(engine)

@@ -12,6 +12,7 @@ from rich.table import Table
 from ..db.engine import write
 from ..logs import file_logging
 from ..lock import run_lock
+from ..people.link import link_after_import
 from ..config import DEFAULT_RUN_SECONDS
 
 if TYPE_CHECKING:
@@ -53,6 +54,8 @@ def backup(
             result = run_backup(
                 engine, chosen, deadline=time.monotonic() + max_minutes * 60, client_options=options, progress=progress,
             )
+        if chosen:
+            link_after_import(engine)  # under the same lock: no other run changes profiles meanwhile
     if json_:
         emit_json({"accounts": [_as_json(r) for r in result.accounts], "exit_code": result.exit_code})
     else:

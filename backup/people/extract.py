@@ -776,7 +776,7 @@ def handle_from_url(url) -> str | None:
     return _handle_from(parsed)
 
 
-_NAMED_BY_ID = frozenset({"mastodon", "bluesky", "instagram", "tiktok", "threads"})  # platform_id is a name
+NAMED_BY_ID = frozenset({"mastodon", "bluesky", "instagram", "tiktok", "threads"})  # platform_id is a name
 
 
 def own_handles(platform: str, platform_id: str, handle: str | None = None, url: str | None = None) -> set[str]:
@@ -791,7 +791,7 @@ def own_handles(platform: str, platform_id: str, handle: str | None = None, url:
     platform = (platform or "").lower() if isinstance(platform, str) else ""
     found: set[str] = set()
     # X and GitHub key profiles by numeric id, which would read as a (different) user name.
-    candidates = [handle, platform_id if platform in _NAMED_BY_ID else None]
+    candidates = [handle, platform_id if platform in NAMED_BY_ID else None]
     for value in candidates:
         if isinstance(value, str) and value and "://" not in value:
             h = _handle(platform, _strip_invisible(value).strip())

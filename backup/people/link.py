@@ -48,6 +48,7 @@ from sqlalchemy import (
     exists,
     func,
     insert,
+    or_,
     select,
     text,
     tuple_,
@@ -77,7 +78,7 @@ from .evidence import (
     profile_key,
     split_key,
 )
-from .extract import extract, handle_from_url, own_handles
+from .extract import NAMED_BY_ID, extract, handle_from_url, own_handles
 
 log = logging.getLogger(__name__)
 
@@ -131,7 +132,12 @@ def run_link(engine: Engine, *, full: bool = False, region: str | None = None) -
         read = extract_profiles(conn, since, region=region)
         grow_cache()  # the run may have made it large
         timings = {"extract": time.monotonic() - t0}
-        changed = since is None or read > 0 or _decided_since(conn, since) or _profiles_without_person(conn)
+        # Nothing read means nothing can link but decisions: links come from extracted or imported
+        # points, whose profiles are read, and stored text is never taken away. So a first run
+        # over bare ids (an X archive; each profile has its person from the snapshot) skips it.
+        changed = read > 0 or _decided_since(conn, since) or _profiles_without_person(conn) or (
+            since is None and conn.execute(select(IdentityLink.a_platform).limit(1)).first() is not None
+        )
         if changed:
             links, refused = _link(conn, since, started, timings)
             by_evidence: dict[str, int] = {}
@@ -189,6 +195,44 @@ def _page_cache(conn: Connection) -> Iterator[Callable[[], None]]:
         raw.execute(f"PRAGMA cache_size={int(before)}")
 
 
+def ensure_linked(engine: Engine) -> LinkResult | None:
+    """Before persons are read (exports, reports, campaigns): an incremental run if anything
+    changed since the last finished one, else nothing (a cheap check). When another command
+    holds the run lock (a nightly backup), the persons are used as they were last linked:
+    every profile has one all the same, since a snapshot gives each new profile its own.
+    """
+    from ..errors import LockBusy
+    from ..lock import run_lock
+
+    with engine.connect() as conn:
+        if not needs_link(conn):
+            return None
+    try:
+        with run_lock(engine, wait=False):
+            return run_link(engine)
+    except LockBusy:
+        log.info("another command is running: persons as linked by the last run")
+        return None
+
+
+def needs_link(conn: Connection) -> bool:
+    """Whether profiles, imported contact points or decisions changed since the last finished run."""
+    since = conn.execute(
+        select(LinkRun.started_at).where(LinkRun.finished_at.is_not(None)).order_by(LinkRun.id.desc()).limit(1)
+    ).scalar()
+    if since is None:
+        return conn.execute(select(Profile.platform).limit(1)).first() is not None
+    return (
+        conn.execute(select(Profile.platform).where(Profile.updated_at >= since).limit(1)).first() is not None
+        or conn.execute(select(ContactPoint.id).where(  # an import's, not what a run extracted
+            ContactPoint.created_at >= since, func.substr(ContactPoint.source, 1, len(EXTRACTED)) != EXTRACTED,
+            ContactPoint.source != SELF,
+        ).limit(1)).first() is not None
+        or _decided_since(conn, since)
+        or _profiles_without_person(conn)
+    )
+
+
 def link_after_import(engine: Engine) -> LinkResult | None:
     """The automatic incremental run after `backup` and `import`.
 
@@ -217,16 +261,26 @@ def extract_profiles(conn: Connection, since: dt.datetime | None, *, region: str
     processes while this one reads and writes the database: a pipeline ``IN_FLIGHT`` batches
     deep, whose memory does not grow with the store.
     """
-    changed = None
-    if since is not None:
-        imported = exists().where(
-            ContactPoint.platform == Profile.platform, ContactPoint.platform_id == Profile.platform_id,
-            ContactPoint.created_at >= since, func.substr(ContactPoint.source, 1, len(EXTRACTED)) != EXTRACTED,
-            ContactPoint.source != SELF,
-        )
-        changed = (Profile.updated_at >= since) | imported
-    q = select(func.count()).select_from(Profile)  # (profiles with new import contacts only are few)
-    expected = conn.execute(q.where(Profile.updated_at >= since) if since is not None else q).scalar_one()
+    # A profile with no text at all (the bare ids of an X archive) holds nothing to extract,
+    # unless its platform id names it (a Mastodon URI, a Bluesky DID) or an import stored a
+    # contact point for it (a website can name a profile): not read. Stored text is never taken
+    # away again (snapshots keep the last known value), so skipping such a profile leaves no
+    # extracted point behind.
+    readable = or_(
+        *(c.is_not(None) for c in _PROFILE_COLUMNS[2:]), Profile.platform.in_(sorted(NAMED_BY_ID)),
+        Profile.platform_id.contains("/"),
+    )
+    imported = exists().where(
+        ContactPoint.platform == Profile.platform, ContactPoint.platform_id == Profile.platform_id,
+        func.substr(ContactPoint.source, 1, len(EXTRACTED)) != EXTRACTED, ContactPoint.source != SELF,
+    )
+    if since is None:
+        changed = readable | imported
+        expected = conn.execute(select(func.count()).select_from(Profile).where(readable)).scalar_one()
+    else:
+        changed = ((Profile.updated_at >= since) & readable) | imported.where(ContactPoint.created_at >= since)
+        # (profiles with new import contacts only are few)
+        expected = conn.execute(select(func.count()).select_from(Profile).where(Profile.updated_at >= since, readable)).scalar_one()
     with _bulk_index(conn, expected >= BULK_MIN):
         return _extract_batches(conn, changed, region, _workers(expected), whole_range=since is None)
 
@@ -713,10 +767,13 @@ def assign_persons(conn: Connection, components: list[list[str]], since: dt.date
         "AND NOT EXISTS (SELECT 1 FROM contact_points c WHERE c.person_id = persons.id)"
     ))
     # Names of the persons whose profiles changed; new single-profile persons got theirs above.
+    # A name comes from a display name, and stored text is never taken away: a person none of
+    # whose profiles has one (the bare ids of an X archive) keeps its name NULL unread.
+    named = "SELECT person_id FROM profiles WHERE display_name IS NOT NULL"
     if since is None:
-        where, params = "id < :first", {"first": first_new}
+        where, params = f"id < :first AND (name IS NOT NULL OR id IN ({named}))", {"first": first_new}
     else:
-        where, params = "id IN (SELECT person_id FROM profiles WHERE updated_at >= :since)", {"since": since}
+        where, params = f"id IN ({named} AND updated_at >= :since)", {"since": since}
     conn.execute(_sql(
         f"UPDATE persons SET name = {_NAME_OF} WHERE {where} "
         f"OR id IN (SELECT person_id FROM {assigned} WHERE changed = 1) OR id IN (SELECT person_id FROM {touched})"
@@ -820,8 +877,10 @@ def apply_tag_rules(conn: Connection) -> None:
 # -- counts -------------------------------------------------------------------------------------
 
 
-def _decided_since(conn: Connection, since: dt.datetime) -> bool:
-    return conn.execute(select(IdentityDecision.id).where(IdentityDecision.created_at >= since).limit(1)).first() is not None
+def _decided_since(conn: Connection, since: dt.datetime | None) -> bool:
+    """Decisions made since ``since`` (None: any decision at all)."""
+    q = select(IdentityDecision.id).limit(1)
+    return conn.execute(q if since is None else q.where(IdentityDecision.created_at >= since)).first() is not None
 
 
 def _profiles_without_person(conn: Connection) -> bool:

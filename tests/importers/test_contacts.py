@@ -80,7 +80,10 @@ def book(url: str) -> dict:
     """profile key -> (name, sorted contact points (kind, value, consent))."""
     names = dict(rows(url, "SELECT platform_id, display_name FROM profiles WHERE platform = 'contacts'"))
     points: dict[str, list] = {k: [] for k in names}
-    for pid, kind, value, consent in rows(url, "SELECT platform_id, kind, value, consent FROM contact_points WHERE platform = 'contacts'"):
+    # what the import stored, not what identity linking extracted from it
+    stored = ("SELECT platform_id, kind, value, consent FROM contact_points WHERE platform = 'contacts' "
+              "AND source NOT LIKE 'profile:%' AND source <> 'self'")
+    for pid, kind, value, consent in rows(url, stored):
         points[pid].append((kind, value, consent))
     return {pid: (names[pid], sorted(points[pid])) for pid in names}
 

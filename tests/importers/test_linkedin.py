@@ -103,7 +103,7 @@ def current(db: Path) -> dict[str, tuple]:
 
 
 def emails(db: Path) -> list[tuple]:
-    return query(db, "SELECT platform_id, kind, value, consent FROM contact_points ORDER BY value")
+    return query(db, "SELECT platform_id, kind, value, consent FROM contact_points WHERE source NOT LIKE 'profile:%' AND source <> 'self' ORDER BY value")
 
 
 def summary(run_cli) -> list[tuple]:

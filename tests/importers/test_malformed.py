@@ -279,9 +279,11 @@ def test_empty_follower_js_is_refused(good, run_cli, db_state, tmp_path):
 
 @pytest.fixture(scope="module")
 def bomb(tmp_path_factory) -> Path:
-    """follower.js of 50 MB of zeros: about 50 KB compressed, a ratio near 1000:1."""
+    """follower.js of 50 MB of blanks after X's own prefix: about 50 KB compressed, a ratio near
+    1000:1. The prefix is right and blanks are JSON whitespace, so the parser reads on and the
+    ratio guard is what stops it, whichever thread (parser or content hash) reads ahead."""
     path = tmp_path_factory.mktemp("bomb") / "bomb.zip"
-    files = newer({"data/follower.js": b"\0" * (50 << 20)})
+    files = newer({"data/follower.js": b"window.YTD.follower.part0 = [" + b" " * (50 << 20)})
     write_zip(files, path)
     info = zipfile.ZipFile(path).getinfo("data/follower.js")
     assert info.file_size / info.compress_size > 100
