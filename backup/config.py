@@ -52,6 +52,23 @@ def resolve_db_url(flag: str | None = None) -> str:
     return f"sqlite:///{path}"
 
 
+def phone_region(flag: str | None = None) -> str | None:
+    """The region national phone numbers in bios belong to (`+49 …` needs none; `030 …` does):
+    `--phone-region` > `AUDIENCE_PHONE_REGION` > none, in which case only international
+    numbers are read. An ISO 3166 code phonenumbers knows, e.g. DE, US, GB."""
+    value = (flag or os.environ.get("AUDIENCE_PHONE_REGION") or "").strip().upper()
+    if not value:
+        return None
+    import phonenumbers
+
+    if value not in phonenumbers.SUPPORTED_REGIONS:
+        raise ConfigError(
+            f"unknown phone region {value!r} (--phone-region or AUDIENCE_PHONE_REGION)",
+            hint="use a two-letter country code such as DE, US or GB",
+        )
+    return value
+
+
 SECRETS_FILENAME = "secrets.toml"
 
 

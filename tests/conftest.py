@@ -84,6 +84,20 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 
 
 @pytest.fixture
+def pg_engine() -> Iterator[Engine]:
+    """A fresh PostgreSQL schema at the current revision, for what only PostgreSQL has
+    (several writers at once)."""
+    schema, url = pg_schema_url()
+    eng = make_engine(url)
+    try:
+        ensure_schema(eng, url)
+        yield eng
+    finally:
+        eng.dispose()
+        drop_pg_schema(schema)
+
+
+@pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'audience.db'}"
 

@@ -493,3 +493,20 @@ def test_ensure_linked_runs_only_when_something_changed(engine: Engine):
     add_profiles(engine, {"platform": "github", "platform_id": "7", "handle": "ana", "bio": "ana@example.org"})
     assert ensure_linked(engine).links_by_evidence == {"same_email": 3}  # each pair of the three
     invariants(engine)
+
+
+def test_phone_region_setting_reads_national_numbers(engine: Engine, monkeypatch):
+    """Issue 5: phone region from a setting, default none (only +numbers are read then)."""
+    add_profiles(engine, {"platform": "x", "platform_id": "1", "handle": "ana", "bio": "Büro: 030 901820"})
+    run_link(engine)
+    with engine.connect() as conn:
+        assert conn.execute(select(ContactPoint.value).where(ContactPoint.kind == "phone")).scalars().all() == []
+    monkeypatch.setenv("AUDIENCE_PHONE_REGION", "de")
+    run_link(engine, full=True)  # the region applies to what is read: --full re-reads stored bios
+    with engine.connect() as conn:
+        assert conn.execute(select(ContactPoint.value).where(ContactPoint.kind == "phone")).scalars().all() == ["+4930901820"]
+
+
+def test_an_unknown_phone_region_is_a_configuration_error(run_cli, tmp_path):
+    r = run_cli("--db", str(tmp_path / "a.db"), "link", "--phone-region", "XX")
+    assert r.exit_code == 4 and "unknown phone region 'XX'" in r.stderr and "hint:" in r.stderr

@@ -37,6 +37,10 @@ def link(
     ctx: typer.Context,
     full: bool = typer.Option(False, "--full", help="Re-read every profile, not only those changed since the last run."),
     wait: bool = typer.Option(False, "--wait", help="Wait for another run on this database instead of exiting."),
+    phone_region: str | None = typer.Option(
+        None, "--phone-region", metavar="CC",
+        help="Read national phone numbers in bios as this country's (e.g. DE; default AUDIENCE_PHONE_REGION, else only +numbers). Use with --full to re-read stored bios.",
+    ),
     json_: bool = typer.Option(False, "--json", help="Print one JSON document."),
 ) -> None:
     """Link profiles into persons: extract contact points, weigh the evidence, apply tag rules.
@@ -44,11 +48,13 @@ def link(
     Runs by itself after every backup and import (only changed profiles are re-read); prints
     the counts by evidence kind and what was refused as shared or oversized.
     """
+    from ..config import phone_region as region_setting
     from ..people.link import run_link
 
+    region = region_setting(phone_region)
     engine = state(ctx).engine()
     with run_lock(engine, wait=wait):
-        result = run_link(engine, full=full)
+        result = run_link(engine, full=full, region=region)
     if json_:
         emit_json(result.as_json())
         return

@@ -119,9 +119,14 @@ class LinkResult:
 def run_link(engine: Engine, *, full: bool = False, region: str | None = None) -> LinkResult:
     """Extract, link and tag, in one transaction; incremental unless ``full`` (or on the
     first run). ``region`` is the phone region for national numbers in bios (None: only
-    +numbers). Callers hold the run lock, so no import changes profiles meanwhile.
+    +numbers; default: the setting `AUDIENCE_PHONE_REGION`). Callers hold the run lock, so
+    no import changes profiles meanwhile.
     """
     t0 = time.monotonic()
+    if region is None:
+        from ..config import phone_region
+
+        region = phone_region()
     with write(engine) as conn, _page_cache(conn) as grow_cache:
         started = utcnow()  # once the write lock is held: nothing changes profiles from here on
         since = None if full else conn.execute(
