@@ -134,7 +134,7 @@ def run_link(engine: Engine, *, full: bool = False, region: str | None = None) -
         ).scalar()
         run_id = conn.execute(insert(LinkRun).values(started_at=started, created_at=started).returning(LinkRun.id)).scalar_one()
         grow_cache()  # a large store's existing contact points are compared and rewritten
-        read = extract_profiles(conn, since, region=region)
+        read = extract_profiles(conn, since, region=region, many=grow_cache)
         grow_cache()  # the run may have made it large
         timings = {"extract": time.monotonic() - t0}
         # Nothing read means nothing can link but decisions: links come from extracted or imported
@@ -179,6 +179,7 @@ def run_link(engine: Engine, *, full: bool = False, region: str | None = None) -
 # and that import promises 150 MB (SPEC P2). Restored afterwards.
 LINK_CACHE_KIB = 256 * 1024
 LARGE_CACHE_MIN = 250_000  # contact points from which the large cache pays
+LARGE_READ_MIN = 200_000  # ... or profiles with text to read (a first run over a large store)
 
 
 @contextlib.contextmanager
@@ -190,8 +191,8 @@ def _page_cache(conn: Connection) -> Iterator[Callable[[], None]]:
     raw = conn.connection.driver_connection  # below SQLAlchemy: a PRAGMA is no statement of the transaction
     before = raw.execute("PRAGMA cache_size").fetchone()[0]
 
-    def grow() -> None:
-        if (conn.execute(select(func.max(ContactPoint.id))).scalar() or 0) >= LARGE_CACHE_MIN:
+    def grow(force: bool = False) -> None:
+        if force or (conn.execute(select(func.max(ContactPoint.id))).scalar() or 0) >= LARGE_CACHE_MIN:
             raw.execute(f"PRAGMA cache_size=-{LINK_CACHE_KIB}")
 
     try:
@@ -258,7 +259,8 @@ def link_after_import(engine: Engine) -> LinkResult | None:
 # -- 1. extraction ------------------------------------------------------------------------------
 
 
-def extract_profiles(conn: Connection, since: dt.datetime | None, *, region: str | None = None) -> int:
+def extract_profiles(conn: Connection, since: dt.datetime | None, *, region: str | None = None,
+                     many: Callable[[bool], None] | None = None) -> int:
     """Replace the extracted contact points of every profile changed since ``since`` (all when
     None), in key order and batches; returns the number of profiles read.
 
@@ -286,6 +288,8 @@ def extract_profiles(conn: Connection, since: dt.datetime | None, *, region: str
         changed = ((Profile.updated_at >= since) & readable) | imported.where(ContactPoint.created_at >= since)
         # (profiles with new import contacts only are few)
         expected = conn.execute(select(func.count()).select_from(Profile).where(Profile.updated_at >= since, readable)).scalar_one()
+    if many is not None and expected >= LARGE_READ_MIN:
+        many(True)  # this many profiles with text will write that many contact points
     with _bulk_index(conn, expected >= BULK_MIN):
         return _extract_batches(conn, changed, region, _workers(expected), whole_range=since is None)
 
