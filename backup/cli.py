@@ -16,6 +16,10 @@ from sqlalchemy.exc import OperationalError
 
 from . import __version__
 from .commands import accounts, backup, db, demo, diff, imports, init, people, schedule, snapshots
+from .commands import export
+from .commands import worker
+from .commands import report
+from .commands import campaign
 from .commands.common import State, click, print_error, report_error
 from .errors import AudienceError, TransientError
 from .logs import redact, setup_logging
@@ -57,12 +61,17 @@ app.command("import")(imports.import_)
 app.command("backup")(backup.backup)
 app.command("diff")(diff.diff)
 app.command("link")(people.link)
+app.command("worker")(worker.worker)
 app.add_typer(accounts.app, name="accounts")
 app.add_typer(snapshots.app, name="snapshots")
 app.add_typer(people.app, name="people")
 app.add_typer(people.tag_app, name="tag")
 app.add_typer(db.app, name="db")
 app.add_typer(schedule.app, name="schedule")
+app.add_typer(export.app, name="export")
+app.add_typer(report.app, name="report")
+app.add_typer(campaign.app, name="campaign")
+app.command("optout")(export.optout)
 
 log = logging.getLogger("backup")
 

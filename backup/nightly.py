@@ -45,6 +45,7 @@ class AccountResult:
     exit_code: int = 0
     status_changed: bool = False
     detail: str | None = None
+    report: str | None = None  # the recovery report written for an account found down
 
 
 @dataclass

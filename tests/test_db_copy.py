@@ -131,6 +131,11 @@ def source_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
         conn.execute(insert(LinkRun).values(started_at=now, finished_at=now, profiles_read=3, persons=2, links=1,
                                             refused=json.dumps({"values": []}), created_at=now))
     engine.dispose()
+    # A campaign with planned messages (tables of migration 0004).
+    template = directory / "invite.txt"
+    template.write_text("Hi {{ name }}, find me at {{ link }}\n---\nHello {{ name }}: {{ link }}\n", encoding="utf-8")
+    assert main(["--db", str(db), "campaign", "create", "invite", "--channel", "manual", "--template", str(template),
+                 "--link", "https://ada.example/join", "--include-unconsented"]) == 0
     return db
 
 

@@ -12,7 +12,6 @@ from rich.table import Table
 from ..db.engine import write
 from ..logs import file_logging
 from ..lock import run_lock
-from ..people.link import link_after_import
 from ..config import DEFAULT_RUN_SECONDS
 
 if TYPE_CHECKING:
@@ -32,6 +31,7 @@ def backup(
     ),
     full_profiles: bool = typer.Option(False, "--full-profiles", help="GitHub: fetch each profile (blog, email, twitter_username) within the rate limit."),
     wait: bool = typer.Option(False, "--wait", help="Wait for another run on this database instead of exiting."),
+    enqueue: bool = typer.Option(False, "--enqueue", help="PostgreSQL: queue one job per account for `audience worker` instead of running here."),
     json_: bool = typer.Option(False, "--json", help="Print one JSON document."),
 ) -> None:
     """Back up followers and following of every account that has an API (or those named).
@@ -44,6 +44,8 @@ def backup(
 
     st = state(ctx)
     engine = st.engine()
+    if enqueue:
+        return _enqueue(engine, accounts or None, full_profiles, json_)
     file_logging()
     with run_lock(engine, wait=wait):
         with write(engine) as conn:
@@ -55,7 +57,12 @@ def backup(
                 engine, chosen, deadline=time.monotonic() + max_minutes * 60, client_options=options, progress=progress,
             )
         if chosen:
+            from ..people.link import link_after_import  # (phonenumbers and email-validator load only here)
+
             link_after_import(engine)  # under the same lock: no other run changes profiles meanwhile
+            from exporters.reports.recovery import write_reports_for_down
+
+            write_reports_for_down(engine, result.accounts)  # an account found suspended: its recovery report
     if json_:
         emit_json({"accounts": [_as_json(r) for r in result.accounts], "exit_code": result.exit_code})
     else:
@@ -65,8 +72,26 @@ def backup(
             sys.stderr.write(f"error: {one_line(r.error)}\n")
             if r.hint:
                 sys.stderr.write(f"hint: {one_line(r.hint)}\n")
+        if r.report:
+            sys.stderr.write(f"recovery report for {r.account}: {one_line(r.report)}\n")
     if result.exit_code:
         raise typer.Exit(result.exit_code)
+
+
+def _enqueue(engine, refs: list[str] | None, full_profiles: bool, json_: bool) -> None:
+    """`backup --enqueue`: one job per account (backup/workers.py); an account already waiting is skipped."""
+    from ..workers import enqueue
+
+    done = enqueue(engine, refs, full_profiles=full_profiles)
+    if json_:
+        emit_json({"queued": [{"account": a, "job": j} for a, j in done.queued], "already_queued": done.already})
+        return
+    out = stdout()
+    for account, job in done.queued:
+        out.print(f"queued {account} (job {job})", markup=False)
+    for account in done.already:
+        out.print(f"already queued {account}", markup=False)
+    out.print(f"{len(done.queued)} queued, {len(done.already)} already waiting; `audience worker` runs them", markup=False)
 
 
 def _as_json(r: AccountResult) -> dict:
@@ -76,7 +101,7 @@ def _as_json(r: AccountResult) -> dict:
             {"id": s.snapshot_id, "kind": s.kind, "status": s.status, "count": s.count, "gained": s.gained, "lost": s.lost}
             for s in r.snapshots
         ],
-        "error": r.error, "exit_code": r.exit_code,
+        "error": r.error, "exit_code": r.exit_code, "report": r.report,
     }
 
 

@@ -89,5 +89,9 @@ def copy(
 @app.command("upgrade")
 def upgrade(ctx: typer.Context) -> None:
     """Migrate the database to this version's schema (also done automatically by every command)."""
-    state(ctx).engine()
+    engine = state(ctx).engine()
     stdout().print(f"database schema is at {head_revision()}", markup=False)
+    if engine.dialect.name == "postgresql":  # and the job queue of `audience worker` (backup/workers.py)
+        from ..workers import ensure_job_schema
+
+        stdout().print(f"job queue tables are in schema {ensure_job_schema(engine)}", markup=False)

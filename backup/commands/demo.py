@@ -9,8 +9,7 @@ from pathlib import Path
 import typer
 
 from .. import accounts as service
-from ..db.engine import make_engine
-from ..db.engine import write
+from ..db.engine import make_engine, write
 from ..db.migrate import ensure_schema
 from ..db.queries import iter_diff, pick_diff_snapshots
 from ..files import atomic_write, ensure_private_dir
@@ -18,7 +17,6 @@ from ..importers import ImportOptions
 from ..importing import import_path
 from .common import stdout
 from .imports import describe
-
 
 # Ada's other accounts, registered the way a user would, and the example export of each.
 DEMO_ACCOUNTS = (
@@ -41,6 +39,9 @@ DEMO_IMPORTS = (
 )
 
 
+DEMO_RECOVERY = "x:ada_ex"  # the account whose recovery report the demo writes
+
+
 def examples_dir() -> Path:
     return Path(str(files("backup.examples")))
 
@@ -58,6 +59,8 @@ def demo(
     directory: Path = typer.Option(Path("audience-demo"), "--dir", help="Where to put the demo database and files."),
 ) -> None:
     """Fill a fresh database from the bundled example exports and show what audience keeps."""
+    from exporters.reports.recovery import exports_dir_for  # loads with the demo only
+
     directory = ensure_private_dir(directory.expanduser().resolve())
     db = directory / "audience.db"
     for leftover in (db, Path(f"{db}-wal"), Path(f"{db}-shm")):
@@ -88,12 +91,46 @@ def demo(
         f"\nx:ada_ex between {a.as_of:%Y-%m-%d} and {b.as_of:%Y-%m-%d}: {len(gained)} new followers, {len(lost)} left.",
         markup=False,
     )
+    out.print("The X archive holds only numeric ids; each profile's link is derived from its id.\n", markup=False)
+    report = _reports(engine, directory, out)
     out.print(
-        "The X archive holds only numeric ids; each profile's link is derived from its id.\n\n"
+        f"\nThe recovery report of {DEMO_RECOVERY} (as if it were suspended tonight): {report}\n"
+        f"with its ready exports in {exports_dir_for(report)}\n\n"
         "Look around:\n"
         f"  audience --db {db} snapshots\n"
         f"  audience --db {db} diff x:ada_ex\n"
+        f"  audience --db {db} report recovery linkedin:ada-example\n"
         f"  audience --db {db} accounts list",
         markup=False,
     )
     engine.dispose()
+
+
+def _reports(engine, directory: Path, out) -> Path:
+    """Link, print the risk report, and write the recovery report of the X account (HTML) with
+    its ready exports (mailing list, follow lists, vCard, CSV) into the demo directory."""
+    from exporters.reports.recovery import (
+        build_recovery,
+        exports_dir_for,
+        write_exports,
+    )
+    from exporters.reports.render import render_recovery_html, render_risk_terminal
+    from exporters.reports.risk import build_risk
+
+    from ..people.link import run_link  # (phonenumbers and email-validator load only here)
+
+    link = run_link(engine)
+    out.print(
+        f"linked {link.profiles:,} profiles into {link.persons:,} persons "
+        f"({', '.join(f'{k} {v}' for k, v in sorted(link.links_by_evidence.items())) or 'no links'})\n",
+        markup=False,
+    )
+    path = directory / f"recovery-{DEMO_RECOVERY.replace(':', '-')}.html"
+    with engine.connect() as conn:
+        render_risk_terminal(build_risk(conn), out)
+        account = service.resolve(conn, DEMO_RECOVERY)
+        doc = build_recovery(conn, account)
+        write_exports(conn, account, doc, exports_dir_for(path))
+    with atomic_write(path) as fh:
+        fh.write(render_recovery_html(doc))
+    return path

@@ -12,7 +12,6 @@ from ..importers import ImportOptions
 from ..importers.csv_generic import parse_mapping
 from ..importing import ImportResult, import_path
 from ..lock import run_lock
-from ..people.link import link_after_import
 from ..snapshot import recover_interrupted
 from ..errors import AudienceError, SuspectSnapshot
 from ..db.engine import write
@@ -59,6 +58,8 @@ def import_(
                 continue
             _report(results[-1], json_)
         if any(s.status != "already-imported" for r in results for s in r.streams):
+            from ..people.link import link_after_import  # (phonenumbers and email-validator load only here)
+
             link_after_import(engine)  # under the same lock: no other run changes profiles meanwhile
     if json_:
         emit_json([_as_json(r) for r in results] + [

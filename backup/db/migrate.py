@@ -2,12 +2,18 @@
 
 `ensure_schema` runs on every command that opens a database: a new database is migrated
 to head; an older one is first copied (SQLite: `audience.db.pre-<revision>.bak`, 0600, made
-with the online backup API) and then upgraded in one transaction. On PostgreSQL several
-workers may start at once, so the upgrade is serialized by an advisory lock.
+with the online backup API) and then upgraded in one transaction.
+
+On PostgreSQL several workers (and `db upgrade`s) may start at once on hosts that cannot see
+each other: the whole check-and-upgrade runs in one transaction that first takes an advisory
+lock (per schema), so the second process waits, then finds the schema at head and does
+nothing. Checking before taking the lock would let it see a half-finished state of the
+first (no version yet, but tables) and refuse the database.
 """
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from typing import TYPE_CHECKING
@@ -27,10 +33,20 @@ MIGRATIONS_DIR = Path(migrations.__file__).resolve().parent
 # The newest revision in migrations/versions/. Every command checks the database against it,
 # and importing Alembic to find it out costs a tenth of a second of every run; the tests
 # check that it names the real head (tests/test_migrations.py).
-HEAD = "0003"
+HEAD = "0004"
 _SHIPPED_DIR = MIGRATIONS_DIR  # tests point MIGRATIONS_DIR elsewhere; then the full check runs
 # Any fixed 64-bit number: the PostgreSQL advisory lock that serializes schema upgrades.
 PG_MIGRATION_LOCK = 0x617564_6D6967  # "aud" "mig"
+
+log = logging.getLogger(__name__)
+
+
+def lock_schema_changes(conn: Connection) -> None:
+    """PostgreSQL: wait for, then hold until the end of `conn`'s transaction, the lock that
+    serializes every schema change of this schema (Alembic's and the job engine's tables).
+
+    The key mixes in the schema name, so stores in other schemas of the server never wait."""
+    conn.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(current_schema(), :k))"), {"k": PG_MIGRATION_LOCK})
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
@@ -83,25 +99,16 @@ def ensure_schema(engine: Engine, url: str) -> str | None:
     """Bring the database to the head revision. Returns the path of a pre-upgrade copy, if one was made."""
     if MIGRATIONS_DIR == _SHIPPED_DIR and _stored_revision(engine) == HEAD:
         return None  # the common case, without importing Alembic
-    from alembic.script import ScriptDirectory
-
+    if not is_sqlite(engine):
+        with engine.begin() as conn:
+            lock_schema_changes(conn)  # everything below sees the result of an upgrade that ran meanwhile
+            _upgrade(conn, current_revision(conn))
+        return None
     current, head = schema_state(engine)
     if current == head:
         return None
-    script = ScriptDirectory.from_config(alembic_config())
-    if current is not None and not _known_revision(script, current):
-        raise ConfigError(
-            f"the database is at schema revision {current}, which this version of audience does not know",
-            hint="upgrade audience (pip install -U audience-backup) before using this database",
-        )
-    if current is None:
-        with engine.connect() as conn:
-            tables = set(inspect(conn).get_table_names())
-        if tables - {"alembic_version"}:
-            raise ConfigError(
-                "the database has tables but no audience schema version",
-                hint="point --db at an empty database or at one made by audience",
-            )
+    with engine.connect() as conn:
+        _check_upgradable(conn, current)
     copy = None
     path = sqlite_path(url)
     if current is not None and path is not None:
@@ -113,12 +120,39 @@ def ensure_schema(engine: Engine, url: str) -> str | None:
     return str(copy) if copy else None
 
 
+def _check_upgradable(conn: Connection, current: str | None) -> None:
+    """Refuse a database from a newer audience, and one with tables that are not audience's."""
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(alembic_config())
+    if current is not None and not _known_revision(script, current):
+        raise ConfigError(
+            f"the database is at schema revision {current}, which this version of audience does not know",
+            hint="upgrade audience (pip install -U audience-backup) before using this database",
+        )
+    if current is None:
+        tables = set(inspect(conn).get_table_names())
+        if tables - {"alembic_version"}:
+            raise ConfigError(
+                "the database has tables but no audience schema version",
+                hint="point --db at an empty database or at one made by audience",
+            )
+
+
+def _upgrade(conn: Connection, current: str | None) -> None:
+    """Check and migrate inside the caller's transaction (on PostgreSQL, under the lock)."""
+    head = head_revision()
+    if current == head:
+        return  # another process upgraded while we waited for the lock
+    _check_upgradable(conn, current)
+    log.info("migrating the database schema from %s to %s", current or "an empty database", head)
+    from alembic import command
+
+    command.upgrade(alembic_config(conn), "head")
+
+
 def upgrade(engine: Engine) -> None:
     with engine.begin() as conn:
         if not is_sqlite(engine):
-            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": PG_MIGRATION_LOCK})
-            if current_revision(conn) == head_revision():
-                return  # another worker upgraded while we waited for the lock
-        from alembic import command
-
-        command.upgrade(alembic_config(conn), "head")
+            lock_schema_changes(conn)
+        _upgrade(conn, current_revision(conn))

@@ -371,3 +371,81 @@ class LinkRun(Base):
     links: Mapped[int] = mapped_column(BigInteger, default=0)
     refused: Mapped[str | None] = mapped_column(Text)  # JSON: values shared by too many profiles, clusters refused
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+# Invite campaigns (SPEC §8). Message states: planned -> sending -> sent | failed | skipped;
+# `sending` found after a crash becomes `unknown` (it may or may not have gone out).
+CAMPAIGN_STATUSES = ("active", "paused")
+MESSAGE_STATES = ("planned", "sending", "sent", "failed", "skipped", "unknown")
+
+
+class Campaign(Base):
+    """An invite campaign: who (filters), through which channel, which template, at which pace.
+
+    `target` is what the campaign invites to (the link without its query, or the name): a
+    person reached by another campaign for the same target recently is left out. `budget_key`
+    names the sending budget shared by every campaign that sends through the same account or
+    email domain (the platform's limits are per account, not per campaign). `settings` holds
+    channel settings (SMTP URL without password, the *name* of the password variable, footer,
+    unsubscribe addresses); never a secret.
+    """
+
+    __tablename__ = "campaigns"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    template: Mapped[str] = mapped_column(Text)
+    link: Mapped[str | None] = mapped_column(Text)
+    target: Mapped[str] = mapped_column(String(1024), index=True)
+    filters: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    sender: Mapped[str | None] = mapped_column(String(512))  # account ref or From address
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="SET NULL"))
+    budget_key: Mapped[str] = mapped_column(String(512))
+    per_day: Mapped[int] = mapped_column(Integer)
+    per_hour: Mapped[int] = mapped_column(Integer)
+    min_interval: Mapped[float] = mapped_column(Float)  # seconds between two sends, before jitter
+    settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    pause_reason: Mapped[str | None] = mapped_column(Text)
+    paused_at: Mapped[dt.datetime | None]
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class CampaignMessage(Base):
+    """One recipient of a campaign and what happened to their message.
+
+    `person_id` has no foreign key on purpose: a merge deletes the person it folds in, and the
+    record that someone was messaged must outlive that (the unique address per campaign keeps
+    "never twice" across merges). `ref` is the code appended to the campaign's link, so a later
+    import of sign-ups can credit the campaign.
+    """
+
+    __tablename__ = "campaign_messages"
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "person_id"),
+        UniqueConstraint("campaign_id", "address"),
+        Index("ix_campaign_messages_campaign_id_state", "campaign_id", "state", "seq"),
+        Index("ix_campaign_messages_claimed_at", "claimed_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    person_id: Mapped[int] = mapped_column(BigInteger)
+    seq: Mapped[int] = mapped_column(Integer)  # send order: by the recipient's own reach
+    recipient: Mapped[str | None] = mapped_column(Text)  # a display name, for status
+    channel: Mapped[str] = mapped_column(String(16))  # the campaign's, or for `manual` the row's
+    address: Mapped[str] = mapped_column(String(1024))  # email, user@host, handle or DID
+    platform_id: Mapped[str | None] = mapped_column(String(512))  # DID, X id, Mastodon URI
+    reach: Mapped[int | None] = mapped_column(BigInteger)  # the recipient's own followers_count
+    ref: Mapped[str] = mapped_column(String(32), unique=True)
+    idempotency_key: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(16), default="planned")
+    variant: Mapped[int | None] = mapped_column(Integer)
+    text: Mapped[str | None] = mapped_column(Text)  # what went (or was going) out
+    provider_id: Mapped[str | None] = mapped_column(String(512))  # Message-ID, status id, message id
+    reason: Mapped[str | None] = mapped_column(Text)  # why skipped, failed or unknown
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    planned_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    claimed_at: Mapped[dt.datetime | None]  # when it went to `sending`
+    finished_at: Mapped[dt.datetime | None]

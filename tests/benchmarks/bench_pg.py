@@ -14,7 +14,14 @@ night 3's members in another order), each in a child process under /usr/bin/time
 profile_import.py, so that one run gives the command's wall time, CPU and peak RSS *and* the
 split between the import itself (`import_path`) and the identity linking the command runs
 after it. Then `diff` between nights 2 and 3 and between nights 1 and 3, with exactness checks.
-With --also-10m: night 1 and an unchanged night 2 of 10×N followers on both (printed only).
+With --also-10m: nights 1 (10×N new), 2 (unchanged) and 3 (1% gone, 1% new) of 10×N followers
+on both, with the two diffs and their exactness checks.
+
+On PostgreSQL, after night 3 at each size, the read paths are run under EXPLAIN (ANALYZE,
+BUFFERS) and printed one line each: the statements `diff` really sends (captured from
+`backup.db.queries.iter_diff`, consecutive and across three snapshots), a report's scan of an
+account's current audience, and the apply's count of current members. The index plan in the
+README ("Moving to PostgreSQL") rests on these lines.
 """
 
 from __future__ import annotations
@@ -119,6 +126,89 @@ def check_and_diff(backend: Backend, audience: str, workdir: Path, env: dict, n:
                                g == new and lo == gone, f"gained {len(g):,}, lost {len(lo):,}"))
 
 
+def explain(url: str, label: str) -> list[str]:
+    """EXPLAIN (ANALYZE, BUFFERS) of the read paths on this database, one line each."""
+    from sqlalchemy import event, text
+
+    sys.path.insert(0, str(bi.REPO))
+    from backup.db.engine import make_engine
+    from backup.db.queries import applied_snapshots, iter_diff
+
+    engine = make_engine(url)
+    captured: list[tuple[str, dict]] = []
+
+    def capture(conn, cursor, statement, parameters, context, executemany):
+        captured.append((statement, parameters))
+
+    out = []
+    try:
+        with engine.connect() as conn:
+            account = conn.execute(text("SELECT id FROM accounts WHERE handle = :h"), {"h": bi.HANDLE}).scalar_one()
+            applied = applied_snapshots(conn, account, "follower")
+            churned = conn.execute(text(  # night 3: the consecutive diff with changes in it
+                "SELECT seq FROM snapshots WHERE account_id = :a AND kind = 'follower' AND seq > 1 "
+                "ORDER BY gained + lost DESC, seq LIMIT 1"
+            ), {"a": account}).scalar_one()
+            at = {s.seq: s for s in applied}
+            runs = {"diff consecutive": (at[churned - 1], at[churned]), "diff across 3 snapshots": (applied[0], at[churned])}
+            for name, (a, b) in runs.items():
+                event.listen(engine, "before_cursor_execute", capture)
+                try:
+                    gained, lost = iter_diff(conn, account, "follower", a, b)
+                    n_gained, n_lost = sum(1 for _ in gained), sum(1 for _ in lost)
+                finally:
+                    event.remove(engine, "before_cursor_execute", capture)
+                for part, (statement, params) in zip(("gained", "lost"), captured[-2:]):
+                    out.append(_explained(conn, f"{name}, {part} ({n_gained if part == 'gained' else n_lost:,} rows)", statement, params))
+            audience = (
+                "SELECT count(*) FROM relationships r JOIN profiles p ON p.platform = r.platform AND p.platform_id = r.platform_id "
+                "WHERE r.account_id = %(acc)s AND r.kind = 'follower' AND r.until_snapshot_id IS NULL"
+            )
+            current = "SELECT count(*) FROM relationships WHERE account_id = %(acc)s AND kind = 'follower' AND until_snapshot_id IS NULL"
+            for seqscan in ("on", "off"):
+                # One account holds every row here, so a sequential scan is right; with seqscan off
+                # the plan is the one an account among hundreds gets (its share of the index).
+                conn.exec_driver_sql(f"SET enable_seqscan = {seqscan}")
+                note = "" if seqscan == "on" else " [enable_seqscan off: the plan for one account of many]"
+                out.append(_explained(conn, f"report: an account's current audience with profiles{note}", audience, {"acc": account}))
+                out.append(_explained(conn, f"apply: count of current members{note}", current, {"acc": account}))
+            conn.exec_driver_sql("RESET enable_seqscan")
+            sizes = conn.exec_driver_sql(
+                "SELECT c.relname, pg_relation_size(c.oid) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE n.nspname = current_schema() AND c.relname IN ('relationships', 'pk_relationships', "
+                "'uq_relationships_current', 'ix_relationships_until_snapshot_id', 'ix_relationships_since_snapshot_id', "
+                "'profiles', 'pk_profiles') ORDER BY 2 DESC"
+            ).all()
+            out.append("sizes: " + ", ".join(f"{name} {size / 2**20:,.0f} MB" for name, size in sizes))
+    finally:
+        engine.dispose()
+    print(f"  EXPLAIN at {label} (PostgreSQL):")
+    for line in out:
+        print(f"    {line}")
+    return out
+
+
+def _explained(conn, name: str, statement: str, params) -> str:
+    plan = conn.exec_driver_sql(f"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {statement}", params).scalar()
+    top = plan[0]
+    nodes: list[str] = []
+
+    def walk(node: dict) -> None:
+        kind = node["Node Type"]
+        if node.get("Index Name"):
+            kind += f" {node['Index Name']}"
+        elif node.get("Relation Name"):
+            kind += f" {node['Relation Name']}"
+        if "Scan" in kind or "Join" in kind or "Loop" in kind or kind.startswith(("Sort", "Hash", "Aggregate")):
+            nodes.append(kind)
+        for child in node.get("Plans", []):
+            walk(child)
+
+    walk(top["Plan"])
+    buffers = top["Plan"].get("Shared Hit Blocks", 0) + top["Plan"].get("Shared Read Blocks", 0)
+    return f"{name}: {top['Execution Time'] / 1000:.3f} s, {buffers:,} buffers; " + " > ".join(nodes)
+
+
 def top_timers(night: dict, k: int = 8) -> list[str]:
     rows = sorted(night["timers"].items(), key=lambda kv: -kv[1]["wall"])
     return [f"{t['wall']:7.2f} s wall {t['cpu']:6.2f} s cpu {t['calls']:5d}x  {label[:120]}" for label, t in rows[:k]]
@@ -185,16 +275,26 @@ def archives(workdir: Path, n: int, seed: int) -> tuple[list[Path], set[str], se
     return zips, gone, set(new)
 
 
-def ten_x(workdir: Path, n: int, seed: int) -> list[Path]:
+def ten_x(workdir: Path, n: int, seed: int) -> tuple[list[Path], set[str], set[str]]:
+    """Nights 1-3 of 10×N followers (3: 1% gone, 1% new), and the gone and new ids."""
     n10 = 10 * n
-    zips = [workdir / f"x-archive-v{bi.FORMAT}-{n10}-s{seed + 10}-night{k}.zip" for k in (1, 2)]
-    if not all(z.exists() for z in zips):
-        rng = random.Random(seed + 10)
-        ids = bi.random_ids(rng, n10)
+    zips = [workdir / f"x-archive-v{bi.FORMAT}-{n10}-s{seed + 10}-night{k}.zip" for k in (1, 2, 3)]
+    rng = random.Random(seed + 10)
+    ids = bi.random_ids(rng, n10)
+    if not zips[0].exists():
         bi.write_archive(zips[0], ids, bi.NIGHT_DATES[0])
-        rng.shuffle(ids)
-        bi.write_archive(zips[1], ids, bi.NIGHT_DATES[1])
-    return zips
+    night2 = ids[:]
+    rng.shuffle(night2)
+    if not zips[1].exists():
+        bi.write_archive(zips[1], night2, bi.NIGHT_DATES[1])
+    churn = n10 // 100
+    gone = set(ids[:churn])
+    new = bi.random_ids(rng, churn, exclude=set(ids))
+    if not zips[2].exists():
+        night3 = [i for i in night2 if i not in gone] + new
+        rng.shuffle(night3)
+        bi.write_archive(zips[2], night3, bi.NIGHT_DATES[2])
+    return zips, gone, set(new)
 
 
 def main() -> int:
@@ -252,6 +352,8 @@ def main() -> int:
             print(f"   where night 1's time goes ({backend.name}):")
             for line in top_timers(backend.nights[0]):
                 print(f"     {line}")
+            if backend is pg:
+                explain(pg.url, f"{n:,} followers")
             print()
 
         print(f"Summary ({n:,} followers; 'import' is the snapshot itself, the whole command adds start-up and linking)")
@@ -267,8 +369,9 @@ def main() -> int:
                   f"unchanged night {c2:.2f}x")
 
         if args.also_10m:
-            print(f"\n{10 * n:,} followers (printed only)")
-            big = ten_x(workdir, n, args.seed)
+            n10 = 10 * n
+            print(f"\n{n10:,} followers: nights 1 (new), 2 (unchanged), 3 (1% gone, 1% new)")
+            big, gone10, new10 = ten_x(workdir, n, args.seed)
             lite10 = sqlite_backend(workdir, "10x")
             pg10, schema10 = pg_backend(args.db)
             schemas.append(schema10)
@@ -277,13 +380,20 @@ def main() -> int:
                     night = import_night(backend, archive, workdir, env)
                     print(f"  {backend.name} night {k}: import {fmt_s(night['import'])}, whole command {night['wall']:.2f} s "
                           f"({night['note']}{server_note(night)}; linking {fmt_s(night['link'])}), peak RSS {bi.fmt_mb(night['rss'])}, "
-                          f"size {night['size'] / 2**20:,.0f} MB")
+                          f"growth {night['growth'] / 2**20:,.0f} MB, size {night['size'] / 2**20:,.0f} MB")
+                check_and_diff(backend, args.audience, workdir, env, n10, gone10, new10)
+                for name, ok, detail in backend.checks:
+                    print(f"   {'PASS' if ok else 'FAIL'}  {name} ({detail})")
+                for label in ("2->3", "1->3"):
+                    print(f"   diff {label} (with start-up): {fmt_s(backend.diffs.get(label))}")
                 for line in top_timers(backend.nights[0], 6):
                     print(f"     {line}")
-                if backend is lite10:
+                if backend is pg10:
+                    explain(pg10.url, f"{n10:,} followers")
+                if backend is lite10 and not args.keep:
                     for p in workdir.glob("pg-bench-10x.db*"):
                         p.unlink()
-            for k in (0, 1):
+            for k in range(3):
                 a, b = lite10.nights[k]["import"], pg10.nights[k]["import"]
                 print(f"  night {k + 1} import PostgreSQL / SQLite: {ratio(a, b)}")
     finally:

@@ -35,7 +35,7 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from backup.connectors import Connector
@@ -726,3 +726,258 @@ class GitHubFake(PlatformFake):
 
 
 FAKES: dict[str, type[PlatformFake]] = {f.platform: f for f in (MastodonFake, BlueskyFake, XFake, GitHubFake)}
+
+
+# Many accounts on one server (the worker tests) ---------------------------------------------
+
+import time  # (this section was appended after the others)
+
+
+class Crowd:
+    """One server with many own accounts, for the scale-out tests (tests/test_workers.py).
+
+    Mastodon accounts `u0@social.example`, `u1@...` (unauthenticated: `accounts/lookup`) and
+    GitHub users `g0`, `g1`, ... (all behind one shared token, as an agency's one GitHub token
+    serves many client accounts), on one `FakeServer` in real time: workers in other processes
+    call it. Account i's followers are members i*7 .. i*7+followers-1 (neighbours share some:
+    concurrent jobs upsert the same profiles), its following 100000+i*3 onwards.
+
+    Knobs: `page_size[handle]` (default 80 on Mastodon, 100 on GitHub: one page);
+    `delay[platform]` seconds slept by every request of that platform (real time);
+    `hold(handle, kind, page)` blocks that page's requests until `release()`, and sets `held`
+    when one arrives: a job caught in the middle of its walk.
+    Bookkeeping: `lookups[handle]` (own-account requests), `served[(handle, kind)]` (page
+    indexes, in order), `spans[handle]` ([first request start, last request end], monotonic).
+    """
+
+    web = "https://social.example"
+
+    def __init__(self, mastodon: int, github: int = 0, *, followers: int = 12, following: int = 4, gh_token: str = "ghp_crowd0123456789"):
+        self.mastodon = [f"u{i}" for i in range(mastodon)]
+        self.github = [f"g{i}" for i in range(github)]
+        self.followers, self.following = followers, following
+        self.gh_token = gh_token
+        self.page_size: dict[str, int] = {}
+        self.delay: dict[str, float] = {}
+        self.lookups: dict[str, int] = {}
+        self.served: dict[tuple[str, str], list[int]] = {}
+        self.spans: dict[str, list[float]] = {}
+        self.held = threading.Event()
+        self._hold: tuple[str, str, int] | None = None
+        self._release = threading.Event()
+        self._lock = threading.Lock()
+        self.server = FakeServer(self.app)
+        self.url = self.server.url
+
+    def close(self) -> None:
+        self._release.set()
+        self.server.close()
+
+    # -- knobs ---------------------------------------------------------------------------------
+
+    def hold(self, handle: str, kind: str, page: int) -> None:
+        self._hold = (handle, kind, page)
+        self._release.clear()
+        self.held.clear()
+
+    def release(self) -> None:
+        self._hold = None
+        self._release.set()
+
+    # -- members -------------------------------------------------------------------------------
+
+    def members(self, handle: str, kind: str) -> list[int]:
+        i = int(handle[1:])
+        return list(range(i * 7, i * 7 + self.followers)) if kind == "follower" else list(range(100000 + i * 3, 100000 + i * 3 + self.following))
+
+    def expected_ids(self, handle: str, kind: str) -> set[str]:
+        if handle.startswith("g"):
+            return {str(8000000 + n) for n in self.members(handle, kind)}
+        return {f"https://remote.example/users/m{n}" for n in self.members(handle, kind)}
+
+    def pages(self, handle: str, kind: str, default: int) -> list[list[int]]:
+        members, size = self.members(handle, kind), self.page_size.get(handle, default)
+        return [members[i:i + size] for i in range(0, len(members), size)] or [[]]
+
+    # -- serving -------------------------------------------------------------------------------
+
+    def app(self, request: Request):
+        start = time.monotonic()
+        parts = request.path.strip("/").split("/")
+        platform = "github" if parts[0] == "users" else "mastodon"
+        if self.delay.get(platform):
+            time.sleep(self.delay[platform])
+        handle, reply = self.route(request, parts)
+        if handle is not None:
+            with self._lock:
+                span = self.spans.setdefault(handle, [start, start])
+                span[1] = time.monotonic()
+        return reply
+
+    def _page(self, handle: str, kind: str, index: int, default: int):
+        if self._hold == (handle, kind, index):
+            self.held.set()
+            self._release.wait(60)
+        pages = self.pages(handle, kind, default)
+        if index >= len(pages):
+            return None, None
+        with self._lock:
+            self.served.setdefault((handle, kind), []).append(index)
+        return pages[index], (index + 1 if index + 1 < len(pages) else None)
+
+    def _own(self, handle: str) -> None:
+        with self._lock:
+            self.lookups[handle] = self.lookups.get(handle, 0) + 1
+
+    def route(self, request: Request, parts: list[str]):
+        if parts[:3] == ["api", "v1", "accounts"]:
+            return self._mastodon(request, parts[3:])
+        if parts[0] == "users":
+            return self._github(request, parts[1:])
+        return None, Reply(404, {"error": "Record not found"})
+
+    def _mastodon(self, request: Request, rest: list[str]):
+        if rest == ["lookup"]:
+            user, _, domain = request.query.get("acct", "").partition("@")
+            if user not in self.mastodon or domain != "social.example":
+                return None, Reply(404, {"error": "Record not found"})
+            self._own(user)
+            i = int(user[1:])
+            return user, Reply(200, {
+                "id": str(300000 + i), "username": user, "acct": user, "display_name": f"Client {i}", "note": "",
+                "url": f"{self.web}/@{user}", "uri": f"{self.web}/users/{user}", "fields": [], "bot": False,
+                "followers_count": self.followers, "following_count": self.following,
+            })
+        if len(rest) == 2 and rest[1] in ("followers", "following") and rest[0].isdigit():
+            user = f"u{int(rest[0]) - 300000}"
+            if user not in self.mastodon:
+                return None, Reply(404, {"error": "Record not found"})
+            kind = "follower" if rest[1] == "followers" else "following"
+            members, nxt = self._page(user, kind, int(request.query.get("max_id", 0)), 80)
+            if members is None:
+                return user, Reply(400, {"error": "no such page"})
+            headers = {}
+            if nxt is not None:
+                headers["Link"] = f'<{self.web}/api/v1/accounts/{rest[0]}/{rest[1]}?limit=80&max_id={nxt}>; rel="next"'
+            return user, Reply(200, [{
+                "id": str(n), "username": f"m{n}", "acct": f"m{n}@remote.example", "display_name": f"Member {n}",
+                "note": "", "url": f"https://remote.example/@m{n}", "uri": f"https://remote.example/users/m{n}", "fields": [],
+            } for n in members], headers)
+        return None, Reply(404, {"error": "Record not found"})
+
+    def _github(self, request: Request, rest: list[str]):
+        if not rest or rest[0] not in self.github:
+            return None, Reply(404, {"message": "Not Found"})
+        if request.auth != f"Bearer {self.gh_token}":
+            return None, Reply(401, {"message": "Bad credentials"})
+        user = rest[0]
+        i = int(user[1:])
+        if len(rest) == 1:
+            self._own(user)
+            return user, Reply(200, {"login": user, "id": 7000000 + i, "name": f"Client {i}", "followers": self.followers,
+                                     "following": self.following, "html_url": f"https://github.com/{user}"})
+        if len(rest) == 2 and rest[1] in ("followers", "following"):
+            kind = "follower" if rest[1] == "followers" else "following"
+            members, nxt = self._page(user, kind, int(request.query.get("page", 1)) - 1, 100)
+            if members is None:
+                return user, Reply(400, {"message": "no such page"})
+            headers = {}
+            if nxt is not None:
+                headers["Link"] = f'<https://api.github.com/users/{user}/{rest[1]}?per_page=100&page={nxt + 1}>; rel="next"'
+            return user, Reply(200, [{"login": f"h{n}", "id": 8000000 + n, "type": "User"} for n in members], headers)
+        return None, Reply(404, {"message": "Not Found"})
+
+
+# Bluesky repository writes (the export tests: lists and starter packs) ----------------------
+
+
+class BlueskyRepoFake(BlueskyFake):
+    """A Bluesky PDS that also takes record writes: ``com.atproto.repo.createRecord`` and
+    ``listRecords`` for the user's own repository, and ``com.atproto.identity.resolveHandle``.
+
+    Records are checked against the lexicons (``app/bsky/graph/{list,listitem,starterpack}``):
+    required fields, the list name's length, a DID subject, an at:// list reference.
+    ``records[collection]`` holds ``(rkey, value)`` in creation order; ``resolvable`` maps a
+    handle to its DID; ``fail_create_after`` makes the n-th createRecord (1-based) and later
+    ones fail with a 500, to cut a run short.
+    """
+
+    RECORD_RULES: ClassVar[dict[str, tuple[str, ...]]] = {
+        "app.bsky.graph.list": ("purpose", "name", "createdAt"),
+        "app.bsky.graph.listitem": ("subject", "list", "createdAt"),
+        "app.bsky.graph.starterpack": ("name", "list", "createdAt"),
+    }
+
+    def __init__(self, clock: FakeClock, **kwargs):
+        super().__init__(clock, **kwargs)
+        self.records: dict[str, list[tuple[str, dict]]] = {}
+        self.resolvable: dict[str, str] = {}
+        self.creates = 0
+        self.fail_create_after: int | None = None
+
+    def _invalid(self, message: str) -> Reply:
+        return Reply(400, {"error": "InvalidRequest", "message": message})
+
+    def _check_record(self, collection: str, record: Any) -> str | None:
+        rules = self.RECORD_RULES.get(collection)
+        if rules is None:
+            return f"Lexicon not found: {collection}"
+        if not isinstance(record, dict) or record.get("$type") != collection:
+            return "Invalid $type"
+        for name in rules:
+            if not isinstance(record.get(name), str) or not record[name]:
+                return f'Record must have the property "{name}"'
+        if collection == "app.bsky.graph.list":
+            if len(record["name"]) > 64:
+                return "Record/name must not be longer than 64 characters"
+            if record["purpose"] not in ("app.bsky.graph.defs#curatelist", "app.bsky.graph.defs#modlist",
+                                         "app.bsky.graph.defs#referencelist"):
+                return "Record/purpose must be a known list purpose"
+        if collection == "app.bsky.graph.starterpack" and len(record["name"]) > 50:
+            return "Record/name must not be longer than 50 graphemes"
+        if collection == "app.bsky.graph.listitem" and not record["subject"].startswith("did:"):
+            return "Record/subject must be a valid did"
+        if "list" in rules and not record["list"].startswith(f"at://{self.did}/app.bsky.graph.list/"):
+            return "Record/list must be an at-uri of a list"
+        return None
+
+    def route(self, request: Request):
+        path = request.path
+        if path == "/xrpc/com.atproto.repo.createRecord":
+            if request.method != "POST":
+                return Reply(405, {"error": "InvalidRequest", "message": "Method not allowed"})
+            if request.auth is None:
+                return Reply(401, {"error": "AuthMissing", "message": "Authentication Required"})
+            problem = self._auth_problem(request)
+            if problem:
+                return problem
+            body = request.json() or {}
+            if body.get("repo") not in (self.did, self.handle):
+                return self._invalid("Can only write to your own repo")
+            self.creates += 1
+            if self.fail_create_after is not None and self.creates >= self.fail_create_after:
+                return Reply(500, {"error": "InternalServerError", "message": "Internal Server Error"})
+            collection = body.get("collection")
+            bad = self._check_record(collection, body.get("record"))
+            if bad:
+                return self._invalid(bad)
+            rkey = f"3l{len(self.records.get(collection, [])) + 1:011d}"
+            self.records.setdefault(collection, []).append((rkey, body["record"]))
+            return Reply(200, {"uri": f"at://{self.did}/{collection}/{rkey}", "cid": f"bafyrei{rkey}"})
+        if path == "/xrpc/com.atproto.repo.listRecords":
+            if request.query.get("repo") not in (self.did, self.handle):
+                return self._invalid("Could not find repo")
+            collection = request.query.get("collection", "")
+            limit = min(int(request.query.get("limit", 50)), 100)
+            start = int(request.query.get("cursor") or 0)
+            items = self.records.get(collection, [])
+            page = items[start:start + limit]
+            body: dict[str, Any] = {"records": [
+                {"uri": f"at://{self.did}/{collection}/{rkey}", "cid": f"bafyrei{rkey}", "value": value} for rkey, value in page]}
+            if start + limit < len(items):
+                body["cursor"] = str(start + limit)
+            return Reply(200, body)
+        if path == "/xrpc/com.atproto.identity.resolveHandle":
+            did = self.resolvable.get((request.query.get("handle") or "").lower())
+            return Reply(200, {"did": did}) if did else self._invalid("Unable to resolve handle")
+        return super().route(request)
