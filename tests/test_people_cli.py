@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -197,3 +198,23 @@ def test_a_failing_link_never_fails_the_import(run_cli, examples: Path, tmp_path
     doc = as_json(run_cli("--db", db, "link", "--json"))
     assert not doc["unchanged"] and doc["links_by_evidence"]["same_email"] >= 1
     assert doc["persons"] < profiles
+
+
+def test_tag_rules_reach_bare_ids_imported_later(run_cli, examples: Path, tmp_path: Path):
+    """Linking skips an import of bare ids (nothing to extract or link), but not when a tag rule
+    may give the new followers a tag."""
+    db = str(tmp_path / "a.db")
+    r = run_cli("--db", db, "import", str(examples / "x-archive-2026-10-01"))
+    assert r.exit_code == 0, r.output
+    assert as_json(run_cli("--db", db, "link", "--json"))["persons"] > 0  # a run by hand: the incremental point moves on
+    assert run_cli("--db", db, "tag", "rule", "add", "x-crowd", "--account", "x:ada_ex").exit_code == 0
+    r = run_cli("--db", db, "import", str(examples / "x-archive-2026-11-01"))
+    assert r.exit_code == 0, r.output
+
+    def followers(archive: str) -> set[str]:
+        return set(re.findall(r'"accountId"\s*:\s*"(\d+)"', (examples / archive / "data" / "follower.js").read_text()))
+
+    new = followers("x-archive-2026-11-01") - followers("x-archive-2026-10-01")
+    assert len(new) >= 3
+    for platform_id in sorted(new):
+        assert "x-crowd" in as_json(run_cli("--db", db, "people", "show", f"x:{platform_id}", "--json"))["tags"], platform_id

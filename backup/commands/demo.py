@@ -108,7 +108,8 @@ def demo(
 
 def _reports(engine, directory: Path, out) -> Path:
     """Link, print the risk report, and write the recovery report of the X account (HTML) with
-    its ready exports (mailing list, follow lists, vCard, CSV) into the demo directory."""
+    its ready exports (mailing list, follow lists, vCard, CSV) and a Mastodon follow list into
+    the demo directory."""
     from exporters.reports.recovery import (
         build_recovery,
         exports_dir_for,
@@ -133,4 +134,16 @@ def _reports(engine, directory: Path, out) -> Path:
         write_exports(conn, account, doc, exports_dir_for(path))
     with atomic_write(path) as fh:
         fh.write(render_recovery_html(doc))
+    # The other half of taking an audience along: the people known to be on Mastodon (their
+    # handle is in a bio, an address book, a LinkedIn profile) who do not follow Ada there yet.
+    from exporters.follows import write_follows
+
+    with engine.connect() as conn:
+        follows = write_follows(conn, directory / "follow-on-mastodon.csv", "mastodon")
+    who = "1 person you know on Mastodon does" if follows.rows == 1 else f"{follows.rows} people you know on Mastodon do"
+    out.print(
+        f"\n{who} not follow mastodon:ada@mastodon.social yet: {follows.path} imports into Mastodon "
+        "(Preferences > Import and export > Import, \"Following list\").",
+        markup=False,
+    )
     return path

@@ -64,6 +64,8 @@ from ..db.models import (
     Person,
     PersonTag,
     Profile,
+    Snapshot,
+    TagRule,
     UTCDateTime,
     utcnow,
 )
@@ -222,20 +224,37 @@ def ensure_linked(engine: Engine) -> LinkResult | None:
 
 
 def needs_link(conn: Connection) -> bool:
-    """Whether profiles, imported contact points or decisions changed since the last finished run."""
+    """Whether a run could change anything since the last finished one: a profile with text
+    changed (bare ids hold nothing to link), an import brought contact points, a decision was
+    made, a profile lacks its person, or, when tag rules exist, a snapshot changed who is in
+    a relationship. A 1M-follower X archive import skips linking by this check."""
     since = conn.execute(
         select(LinkRun.started_at).where(LinkRun.finished_at.is_not(None)).order_by(LinkRun.id.desc()).limit(1)
     ).scalar()
-    if since is None:
-        return conn.execute(select(Profile.platform).limit(1)).first() is not None
+
+    def any_(q) -> bool:
+        return conn.execute(q.limit(1)).first() is not None
+
+    changed = _readable() if since is None else (Profile.updated_at >= since) & _readable()
+    imported = [func.substr(ContactPoint.source, 1, len(EXTRACTED)) != EXTRACTED, ContactPoint.source != SELF]
+    if since is not None:
+        imported.append(ContactPoint.created_at >= since)
+    snapshots = select(Snapshot.id).where(Snapshot.status == "complete")
     return (
-        conn.execute(select(Profile.platform).where(Profile.updated_at >= since).limit(1)).first() is not None
-        or conn.execute(select(ContactPoint.id).where(  # an import's, not what a run extracted
-            ContactPoint.created_at >= since, func.substr(ContactPoint.source, 1, len(EXTRACTED)) != EXTRACTED,
-            ContactPoint.source != SELF,
-        ).limit(1)).first() is not None
+        any_(select(Profile.platform).where(changed))
+        or any_(select(ContactPoint.id).where(*imported))  # an import's, not what a run extracted
         or _decided_since(conn, since)
         or _profiles_without_person(conn)
+        or (any_(select(TagRule.id)) and any_(snapshots if since is None else snapshots.where(Snapshot.finished_at >= since)))
+    )
+
+
+def _readable():
+    """Profiles with anything extraction can read: text, or a platform id that names them (a
+    Mastodon URI, a Bluesky DID). Not the bare ids of an X archive."""
+    return or_(
+        *(c.is_not(None) for c in _PROFILE_COLUMNS[2:]), Profile.platform.in_(sorted(NAMED_BY_ID)),
+        Profile.platform_id.contains("/"),
     )
 
 
@@ -247,6 +266,9 @@ def link_after_import(engine: Engine) -> LinkResult | None:
     run that did not finish does not move the incremental starting point.
     """
     try:
+        with engine.connect() as conn:
+            if not needs_link(conn):
+                return None
         result = run_link(engine)
     except Exception as exc:  # whatever broke, the committed import stands  # noqa: BLE001
         log.warning("identity linking failed, the imported data is saved (%s: %s); run `audience link` to retry",
@@ -273,10 +295,7 @@ def extract_profiles(conn: Connection, since: dt.datetime | None, *, region: str
     # contact point for it (a website can name a profile): not read. Stored text is never taken
     # away again (snapshots keep the last known value), so skipping such a profile leaves no
     # extracted point behind.
-    readable = or_(
-        *(c.is_not(None) for c in _PROFILE_COLUMNS[2:]), Profile.platform.in_(sorted(NAMED_BY_ID)),
-        Profile.platform_id.contains("/"),
-    )
+    readable = _readable()
     imported = exists().where(
         ContactPoint.platform == Profile.platform, ContactPoint.platform_id == Profile.platform_id,
         func.substr(ContactPoint.source, 1, len(EXTRACTED)) != EXTRACTED, ContactPoint.source != SELF,
