@@ -15,7 +15,7 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from sqlalchemy import Engine, text
@@ -44,19 +44,31 @@ def _busy(holder: str) -> LockBusy:
 
 @contextlib.contextmanager
 def run_lock(engine: Engine, *, wait: bool = False, timeout: float | None = None) -> Iterator[None]:
+    with exclusive_lock(engine, "lock", PG_RUN_LOCK, _busy, wait=wait, timeout=timeout, what="the run lock"):
+        yield
+
+
+@contextlib.contextmanager
+def exclusive_lock(
+    engine: Engine, suffix: str, pg_key: int, busy: Callable[[str], LockBusy], *,
+    wait: bool = False, timeout: float | None = None, what: str = "a lock",
+) -> Iterator[None]:
+    """One holder at a time per database: the file `<db>.<suffix>` (SQLite) or the advisory
+    lock `pg_key` of the current schema (PostgreSQL). Busy: `busy(holder)` is raised, unless
+    `wait` (then it polls until `timeout`, if any). The run lock and a campaign's send lock."""
     path = sqlite_path(str(engine.url))
     if path is not None:
-        with _file_lock(Path(f"{path}.lock"), wait, timeout):
+        with _file_lock(Path(f"{path}.{suffix}"), wait, timeout, busy, what):
             yield
     elif engine.dialect.name == "postgresql":
-        with _pg_lock(engine, wait, timeout):
+        with _pg_lock(engine, wait, timeout, pg_key, busy):
             yield
     else:  # in-memory SQLite: nothing else can see it
         yield
 
 
 @contextlib.contextmanager
-def _file_lock(path: Path, wait: bool, timeout: float | None) -> Iterator[None]:
+def _file_lock(path: Path, wait: bool, timeout: float | None, busy: Callable[[str], LockBusy], what: str) -> Iterator[None]:
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, PRIVATE_FILE)
     except OSError as exc:
@@ -70,13 +82,13 @@ def _file_lock(path: Path, wait: bool, timeout: float | None) -> Iterator[None]:
                 break
             except BlockingIOError:
                 if not wait or (timeout is not None and time.monotonic() - start > timeout):
-                    raise _busy(os.pread(fd, 200, 0).decode("utf-8", "replace").strip()) from None
+                    raise busy(os.pread(fd, 200, 0).decode("utf-8", "replace").strip()) from None
                 time.sleep(WAIT_POLL_SECONDS)
             except OSError as exc:  # an unreadable or broken lock: refuse rather than run unlocked
                 raise ConfigError(f"cannot lock {path}: {exc.strerror}") from None
         previous = os.pread(fd, 200, 0).decode("utf-8", "replace").strip()
         if previous:
-            log.warning("took over the run lock left by a process that is gone (%s)", previous)
+            log.warning("took over %s left by a process that is gone (%s)", what, previous)
         os.ftruncate(fd, 0)
         os.pwrite(fd, _owner().encode(), 0)
         try:
@@ -89,10 +101,10 @@ def _file_lock(path: Path, wait: bool, timeout: float | None) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _pg_lock(engine: Engine, wait: bool, timeout: float | None) -> Iterator[None]:
+def _pg_lock(engine: Engine, wait: bool, timeout: float | None, pg_key: int, busy: Callable[[str], LockBusy]) -> Iterator[None]:
     with engine.connect() as conn:
         # The key includes the schema, so separate schemas on one server do not block each other.
-        key = conn.execute(text("SELECT hashtextextended(current_schema(), :k)"), {"k": PG_RUN_LOCK}).scalar_one()
+        key = conn.execute(text("SELECT hashtextextended(current_schema(), :k)"), {"k": pg_key}).scalar_one()
         start = time.monotonic()
         while not conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar_one():
             conn.commit()
@@ -105,7 +117,7 @@ def _pg_lock(engine: Engine, wait: bool, timeout: float | None) -> Iterator[None
                     "AND l.objsubid = 1 AND ((l.classid::bigint << 32) | l.objid::bigint) = :k "
                     "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
                 ), {"k": key}).scalar()
-                raise _busy(holder or "")
+                raise busy(holder or "")
             time.sleep(WAIT_POLL_SECONDS)
         conn.commit()
         try:

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -135,3 +136,21 @@ def run_cli(capsys: pytest.CaptureFixture):
 @pytest.fixture
 def examples() -> Path:
     return EXAMPLES
+
+
+@pytest.fixture(scope="session")
+def demo_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo's database, made once per test run: every bundled export imported and linked.
+    Tests that change it take `demo_copy`."""
+    directory = tmp_path_factory.mktemp("demo")
+    assert main(["demo", "--dir", str(directory)]) == 0
+    return directory / "audience.db"
+
+
+@pytest.fixture
+def demo_copy(demo_db: Path, tmp_path: Path) -> str:
+    """A private copy of the demo's database (its path)."""
+    copy = tmp_path / "audience.db"
+    shutil.copy(demo_db, copy)
+    return str(copy)
+

@@ -4,29 +4,17 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 from pathlib import Path
 
 import pytest
 
-from backup.cli import main
 
 CARMEN = "carmen.ruiz@example.com"  # on LinkedIn, Mastodon, the newsletter and in the address book
 
 
-@pytest.fixture(scope="module")
-def demo_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The demo's database, made once: every bundled export imported."""
-    directory = tmp_path_factory.mktemp("demo")
-    assert main(["demo", "--dir", str(directory)]) == 0
-    return directory / "audience.db"
-
-
 @pytest.fixture
-def db(demo_db: Path, tmp_path: Path) -> str:
-    copy = tmp_path / "audience.db"
-    shutil.copy(demo_db, copy)
-    return str(copy)
+def db(demo_copy: str) -> str:
+    return demo_copy
 
 
 def as_json(result) -> object:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import shutil
 import stat
 from pathlib import Path
 
@@ -15,7 +14,6 @@ import pytest
 import vobject
 from sqlalchemy import create_engine, text
 
-from backup.cli import main
 
 from .test_exports import parse_listmonk, parse_mailchimp, parse_mastodon_follows
 
@@ -23,18 +21,9 @@ SUBSCRIBED = 25  # active subscribers in examples/newsletter-substack.csv
 UNSUBSCRIBED = {"dmitri@dmitri.example", "olu@lagosfintech.example", "sven@ek-soner.example", "lam.dang@example.vn"}
 
 
-@pytest.fixture(scope="module")
-def demo_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    directory = tmp_path_factory.mktemp("demo")
-    assert main(["demo", "--dir", str(directory)]) == 0
-    return directory / "audience.db"
-
-
 @pytest.fixture
-def db(demo_db: Path, tmp_path: Path) -> str:
-    copy = tmp_path / "audience.db"
-    shutil.copy(demo_db, copy)
-    return str(copy)
+def db(demo_copy: str) -> str:
+    return demo_copy
 
 
 def ok(result) -> str:
