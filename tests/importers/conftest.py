@@ -54,3 +54,21 @@ def db_state(run_cli, db_file: Path):
         return {"history": json.loads(r.stdout), **counts}
 
     return state
+
+
+def summary(run_cli) -> list[tuple]:
+    """(kind, status, count) of every snapshot, as `snapshots --json` lists them."""
+    r = run_cli("snapshots", "--json")
+    assert r.exit_code == 0, r.output
+    return [(s["kind"], s["status"], s["count"]) for s in json.loads(r.stdout)]
+
+
+def current(db: Path, kind: str) -> dict[str, tuple]:
+    """platform_id -> (handle, url, data) of the current relationships of one kind."""
+    rows = query(
+        db,
+        "SELECT p.platform_id, p.handle, p.url, p.data FROM relationships r JOIN profiles p "
+        "ON p.platform = r.platform AND p.platform_id = r.platform_id WHERE r.until_snapshot_id IS NULL AND r.kind = :kind",
+        kind=kind,
+    )
+    return {r[0]: (r[1], r[2], json.loads(r[3]) if r[3] else None) for r in rows}

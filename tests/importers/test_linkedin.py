@@ -31,7 +31,7 @@ from backup.importers.sources import open_source
 from backup.snapshot import MAX_HANDLE, MAX_TEXT, ProfileRecord
 
 from .archives import write_folder, write_zip
-from .conftest import assert_input_error, query
+from .conftest import assert_input_error, query, summary
 
 ACCOUNT = "linkedin:ada-example"
 PROPERTY = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -104,12 +104,6 @@ def current(db: Path) -> dict[str, tuple]:
 
 def emails(db: Path) -> list[tuple]:
     return query(db, "SELECT platform_id, kind, value, consent FROM contact_points WHERE source NOT LIKE 'profile:%' AND source <> 'self' ORDER BY value")
-
-
-def summary(run_cli) -> list[tuple]:
-    r = run_cli("snapshots", "--json")
-    assert r.exit_code == 0, r.output
-    return [(s["kind"], s["status"], s["count"]) for s in json.loads(r.stdout)]
 
 
 def container(kind: str, files: dict[str, bytes], tmp_path: Path) -> Path:

@@ -25,7 +25,7 @@ from backup.importers.sources import open_source
 from backup.snapshot import MAX_HANDLE, ProfileRecord
 
 from .archives import write_folder, write_zip
-from .conftest import assert_input_error, query
+from .conftest import assert_input_error, query, summary
 
 ACCOUNT = "mastodon:ada@mastodon.social"
 PROPERTY = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -60,12 +60,6 @@ def current(db: Path, kind: str = "following") -> dict[str, tuple]:
         kind=kind,
     )
     return {r[0]: (r[1], r[2], json.loads(r[3]) if r[3] else None) for r in rows}
-
-
-def summary(run_cli) -> list[tuple]:
-    r = run_cli("snapshots", "--json")
-    assert r.exit_code == 0, r.output
-    return [(s["kind"], s["status"], s["count"]) for s in json.loads(r.stdout)]
 
 
 @pytest.mark.parametrize("where", ["loose", "zip", "folder"])

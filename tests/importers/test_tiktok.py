@@ -22,7 +22,7 @@ from backup.importers.tiktok import TikTokData
 from backup.snapshot import MAX_HANDLE, ProfileRecord
 
 from .archives import write_folder, write_zip
-from .conftest import assert_input_error, query
+from .conftest import assert_input_error, current, summary
 
 ACCOUNT = "tiktok:ada.example"
 PROPERTY = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -74,22 +74,6 @@ def export(generation: str = "2024", **kwargs) -> dict[str, bytes]:
 def account(run_cli) -> str:
     assert run_cli("accounts", "add", "tiktok", "ada.example").exit_code == 0
     return ACCOUNT
-
-
-def current(db: Path, kind: str) -> dict[str, tuple]:
-    rows = query(
-        db,
-        "SELECT p.platform_id, p.handle, p.url, p.data FROM relationships r JOIN profiles p "
-        "ON p.platform = r.platform AND p.platform_id = r.platform_id WHERE r.until_snapshot_id IS NULL AND r.kind = :kind",
-        kind=kind,
-    )
-    return {r[0]: (r[1], r[2], json.loads(r[3]) if r[3] else None) for r in rows}
-
-
-def summary(run_cli) -> list[tuple]:
-    r = run_cli("snapshots", "--json")
-    assert r.exit_code == 0, r.output
-    return [(s["kind"], s["status"], s["count"]) for s in json.loads(r.stdout)]
 
 
 def container(kind: str, files: dict[str, bytes], tmp_path: Path) -> Path:
