@@ -440,8 +440,9 @@ class _ApplySQL:
         # row (3.1 s for 1M known ids, 1.5 s with the anti-join).
         self.new = "audience_snapshot_new"
         self.create_new = (
-            f"CREATE TEMP TABLE {self.new} (platform_id VARCHAR(512) PRIMARY KEY, person_id BIGINT NOT NULL)"
-            f"{' WITHOUT ROWID' if sqlite else ''}"
+            f"CREATE TEMP TABLE {self.new} (platform_id VARCHAR(512) PRIMARY KEY, person_id BIGINT NOT NULL) WITHOUT ROWID"
+            if sqlite else  # PostgreSQL reads it whole (in order, or by hash): a key cost 0.6 s at 1M
+            f"CREATE TEMP TABLE {self.new} (platform_id VARCHAR(512) NOT NULL, person_id BIGINT NOT NULL)"
         )
         # Numbered 1..n here; the ids are :offset + that number, a block reserved in `upsert`.
         self.fill_new = text(

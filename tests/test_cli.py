@@ -197,6 +197,51 @@ def test_drop_guard_holds_an_import_back_until_accepted(run_cli, tmp_path: Path,
     assert run_cli(*db, "db", "verify").exit_code == 0
 
 
+def test_diff_since_across_several_snapshots(run_cli, tmp_path: Path, db_url: str):
+    """`diff --since` over up to five nights equals the set difference of the two nights' members,
+    with profiles that leave and come back, and profiles that come and go between the two ends."""
+    from tests.importers.archives import ids, write_zip, x_archive
+
+    db = ("--db", db_url)
+    p = ids(30)
+    stable = p[:20]
+    present = {  # who, besides `stable`, is there on nights 1..5
+        p[20]: (1, 3, 5),  # leaves and comes back, twice
+        p[21]: (2,),  # gained and lost between nights 1 and 3 (and 1 and 5)
+        p[22]: (3,),
+        p[23]: (1, 2, 4),  # lost, back, lost again
+        p[24]: (5,),  # new on the last night
+        p[25]: (1, 2, 3),  # gone for good on night 4
+        p[26]: (1, 4, 5),  # away on nights 2 and 3, back on 4
+        p[27]: (2, 3, 4, 5),
+    }
+    members = {k: set(stable) | {who for who, nights in present.items() if k in nights} for k in range(1, 6)}
+    for k in range(1, 6):
+        archive = x_archive(followers=sorted(members[k], reverse=k % 2 == 0), generated=f"2026-10-0{k}T06:00:00Z")
+        r = run_cli(*db, "import", write_zip(archive, tmp_path / f"night{k}.zip"))
+        assert r.exit_code == 0, r.output
+    snaps = [s["id"] for s in json.loads(run_cli(*db, "snapshots", "--json").stdout) if s["kind"] == "follower"]
+    assert len(snaps) == 5
+
+    for k in range(1, 5):  # --since the day after night k: night k against night 5
+        r = run_cli(*db, "diff", "x:ada_ex", "--since", f"2026-10-0{k + 1}", "--json")
+        assert r.exit_code == 0, r.output
+        doc = json.loads(r.stdout)
+        assert (doc["from_snapshot"], doc["to_snapshot"]) == (snaps[k - 1], snaps[4])
+        assert [g["platform_id"] for g in doc["gained"]] == sorted(members[5] - members[k]), k
+        assert [g["platform_id"] for g in doc["lost"]] == sorted(members[k] - members[5]), k
+        assert all(set(g) == {"platform", "platform_id", "handle", "display_name", "url"} for g in doc["gained"] + doc["lost"])
+    # Spelled out for nights 1 -> 5: p[20] and p[26] came back, p[21] and p[22] came and went.
+    doc = json.loads(run_cli(*db, "diff", "x:ada_ex", "--since", "2026-10-01T06:00:00Z", "--json").stdout)
+    assert [g["platform_id"] for g in doc["gained"]] == sorted([p[24], p[27]])
+    assert [g["platform_id"] for g in doc["lost"]] == sorted([p[23], p[25]])
+    human = run_cli(*db, "diff", "x:ada_ex", "--since", "2026-10-02")
+    assert human.exit_code == 0 and "gained: 2" in human.stdout and "lost: 2" in human.stdout, human.output
+    # --since after the last night compares it with itself: nothing changed.
+    same = json.loads(run_cli(*db, "diff", "x:ada_ex", "--since", "2026-11-01", "--json").stdout)
+    assert (same["from_snapshot"], same["to_snapshot"], same["gained"], same["lost"]) == (snaps[4], snaps[4], [], [])
+
+
 def test_a_bad_path_does_not_stop_the_others(run_cli, examples: Path, tmp_path: Path):
     """Each PATH is its own transaction: the good ones are imported, the exit code is the highest."""
     junk = tmp_path / "notes.txt"

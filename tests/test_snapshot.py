@@ -218,6 +218,25 @@ def test_diffs_across_three_snapshots_and_a_profile_that_comes_back(engine: Engi
     assert_verified(engine)
 
 
+def test_diff_between_any_two_of_five_snapshots_is_the_set_difference(engine: Engine) -> None:
+    """Every pair of five nights, consecutive or not, with profiles that leave and come back and
+    profiles that come and go between the two ends (neither gained nor lost)."""
+    account = add_account(engine)
+    nights = [
+        [*range(10), 20, 23, 25, 26],
+        [*range(10), 21, 23, 25, 27],
+        [*range(10), 20, 22, 25, 27],
+        [*range(10), 23, 26, 27],
+        [*range(10), 20, 24, 26, 27],
+    ]
+    ids = [night(engine, account, ns).snapshot_id for ns in nights]
+    for i in range(5):
+        for j in range(i + 1, 5):
+            a, b = {pid(n) for n in nights[i]}, {pid(n) for n in nights[j]}
+            assert diff(engine, account, ids[i], ids[j]) == (sorted(b - a), sorted(a - b)), (i + 1, j + 1)
+    assert diff(engine, account, ids[0], ids[4]) == ([pid(24), pid(27)], [pid(23), pid(25)])
+
+
 def test_an_unchanged_night_adds_one_snapshot_row_and_nothing_else(engine: Engine) -> None:
     account = add_account(engine)
     night(engine, account, range(10))
