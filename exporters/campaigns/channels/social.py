@@ -81,6 +81,14 @@ def _error_name(response: requests.Response | None) -> str | None:
 class HttpChannel(Channel):
     platform = ""
 
+    def _sent(self, body, missing: str, what: str) -> Outcome:
+        """The outcome of a message the server accepted: `sent` with its id, else `unknown`
+        (it went out whatever the body says, so it is never sent again) and the campaign pauses.
+        `body` is `response_json(response)`, which never raises."""
+        if not isinstance(body, dict) or not body.get("id"):
+            return Outcome("unknown", reason=missing, pause=f"{self.platform} answered without {what}")
+        return Outcome("sent", provider_id=str(body["id"]))
+
     def __init__(self, *, account, clock: Clock):
         if not account.token_env:
             raise ConfigError(
@@ -191,10 +199,7 @@ class MastodonChannel(HttpChannel):
             return Outcome("failed", reason=self._said(exc))
         finally:
             self.http.headers.pop("Idempotency-Key", None)
-        body = response_json(response)  # never raises: the message went out whatever the body
-        if not isinstance(body, dict) or not body.get("id"):
-            return Outcome("unknown", reason="the server accepted the status but returned no id", pause="mastodon answered without a status id")
-        return Outcome("sent", provider_id=str(body["id"]))
+        return self._sent(response_json(response), "the server accepted the status but returned no id", "a status id")
 
 
 class BlueskyChannel(HttpChannel):
@@ -269,10 +274,7 @@ class BlueskyChannel(HttpChannel):
             )
         except AudienceError as exc:
             return self.trouble(exc, posted=True) or Outcome("failed", reason=self._said(exc))
-        body = response_json(response)  # never raises: the message went out whatever the body
-        if not isinstance(body, dict) or not body.get("id"):
-            return Outcome("unknown", reason="sendMessage returned no message id", pause="bluesky answered without a message id")
-        return Outcome("sent", provider_id=str(body["id"]))
+        return self._sent(response_json(response), "sendMessage returned no message id", "a message id")
 
 
 class XChannel(HttpChannel):
